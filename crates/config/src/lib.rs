@@ -1,0 +1,1 @@
+//! fence_virt.conf: text -> tree -> typed settings.
