@@ -7,14 +7,20 @@
 //! out. Layouts follow `shared/spec/fence-virt-protocol.md` §1–§3; every
 //! multi-byte integer is little-endian on the wire.
 
+pub mod auth;
 pub mod codes;
 pub mod digest;
 pub mod domain;
+pub mod history;
+pub mod hostlist;
 pub mod key;
 pub mod request;
+pub mod serial;
 
+pub use auth::{AuthError, Handshake, Role, CHALLENGE_LEN};
 pub use codes::{HashType, Op, Response, RESP_HOSTLIST};
 pub use domain::{is_uuid, Domain, DomainError};
+pub use hostlist::{AnswerEvent, AnswerReader, HostListError, HostState, HOST_STATE_LEN};
 pub use key::{Key, KeyError, MAX_KEY_LEN};
 pub use request::{
     Callback, CallbackError, DecodeError, FenceRequest, SignError, UnverifiedRequest, VerifiedRequest,
