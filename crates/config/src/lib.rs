@@ -1,1 +1,3 @@
 //! fence_virt.conf: text -> tree -> typed settings.
+
+pub mod syntax;
