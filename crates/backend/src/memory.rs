@@ -28,6 +28,8 @@ pub struct MemoryHypervisor {
     vms: Mutex<BTreeMap<String, VmInfo>>,
     faults: Mutex<Faults>,
     calls: Mutex<Vec<String>>,
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryHypervisor {
@@ -66,14 +68,23 @@ impl MemoryHypervisor {
         self.calls.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
+    /// The most operations that ever ran at the same time.
+    pub fn max_concurrency(&self) -> usize {
+        self.max_in_flight.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn faults(&self) -> Faults {
         self.faults.lock().map(|f| f.clone()).unwrap_or_default()
     }
 
     fn enter(&self, op: &str, target: &str) -> Result<Faults, BackendError> {
+        use std::sync::atomic::Ordering::SeqCst;
         let f = self.faults();
         if let Some(d) = f.delay {
+            let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+            self.max_in_flight.fetch_max(now, SeqCst);
             std::thread::sleep(d);
+            self.in_flight.fetch_sub(1, SeqCst);
         }
         if let Ok(mut c) = self.calls.lock() {
             c.push(format!("{op}:{target}"));

@@ -1,0 +1,309 @@
+//! The dispatcher: turns an authenticated request into backend calls and an
+//! answer (spec §4.4), with the `groups` check, and serialises requests for
+//! the same VM. It knows nothing of sockets; listeners hand it requests and
+//! write the answer it returns.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use vmfence_backend::{BackendError, Hypervisor, Outcome, Power};
+use vmfence_proto::{Domain, HostState, Op, Response};
+
+use crate::permissions::Permissions;
+
+/// What to send back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// One result code.
+    Code(Response),
+    /// A host list and its final code.
+    List(Vec<HostState>, Response),
+}
+
+/// The result of one request, for the answer and the log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executed {
+    /// What to send.
+    pub answer: Answer,
+    /// Short outcome word for logs (`done`, `on`, `off`, `denied`, ...).
+    pub outcome: &'static str,
+    /// The reason behind a failure or anything noteworthy.
+    pub detail: Option<String>,
+}
+
+impl Executed {
+    fn code(code: Response, outcome: &'static str, detail: Option<String>) -> Executed {
+        Executed {
+            answer: Answer::Code(code),
+            outcome,
+            detail,
+        }
+    }
+
+    fn failed(e: &BackendError) -> Executed {
+        let outcome = match e {
+            BackendError::NotFound(_) => "unknown-domain",
+            BackendError::Unavailable(_) => "backend-down",
+            BackendError::NotConfirmedOff { .. } => "not-confirmed-off",
+            BackendError::Failed { .. } => "failed",
+        };
+        Executed::code(Response::Fail, outcome, Some(e.to_string()))
+    }
+}
+
+/// Dispatches requests to one backend.
+#[derive(Debug)]
+pub struct Dispatcher {
+    backend: Arc<dyn Hypervisor>,
+    permissions: Permissions,
+    vm_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Dispatcher {
+    /// A dispatcher over `backend` with the `groups` map.
+    pub fn new(backend: Arc<dyn Hypervisor>, permissions: Permissions) -> Dispatcher {
+        Dispatcher {
+            backend,
+            permissions,
+            vm_locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The permission map in force.
+    pub fn permissions(&self) -> &Permissions {
+        &self.permissions
+    }
+
+    /// Carry out request `code` on `domain` for requester `src`.
+    pub async fn execute(&self, code: u8, domain: Option<&Domain>, src: &str) -> Executed {
+        let Some(op) = Op::from_code(code) else {
+            return Executed::code(
+                Response::Fail,
+                "unknown-request",
+                Some(format!("request code {code}")),
+            );
+        };
+        match op {
+            Op::Null => Executed::code(Response::Fail, "null", None),
+            Op::DevStatus => match self.blocking(|b| b.health()).await {
+                Ok(()) => Executed::code(Response::Success, "ok", None),
+                Err(e) => Executed::failed(&e),
+            },
+            Op::HostList => self.list(src).await,
+            Op::Status | Op::Off | Op::On | Op::Reboot => {
+                let Some(domain) = domain else {
+                    return Executed::code(
+                        Response::Fail,
+                        "no-domain",
+                        Some("request names no domain".into()),
+                    );
+                };
+                if !self.permissions.allows(src, domain.as_str()) {
+                    return Executed::code(
+                        Response::PermissionDenied,
+                        "denied",
+                        Some(format!("{src} may not act on {domain} (groups)")),
+                    );
+                }
+                let lock = self.vm_lock(domain.as_str());
+                let _guard = lock.lock().await;
+                self.power(op, domain.as_str()).await
+            }
+        }
+    }
+
+    async fn power(&self, op: Op, target: &str) -> Executed {
+        let t = target.to_string();
+        match op {
+            Op::Status => match self.blocking(move |b| b.status(&t)).await {
+                Ok(Power::On(_)) => Executed::code(Response::Success, "on", None),
+                Ok(Power::Off) => Executed::code(Response::Off, "off", None),
+                Err(e) => Executed::failed(&e),
+            },
+            _ => {
+                let result = self
+                    .blocking(move |b| match op {
+                        Op::Off => b.off(&t),
+                        Op::On => b.on(&t),
+                        _ => b.reboot(&t),
+                    })
+                    .await;
+                match result {
+                    Ok(Outcome::Done) => Executed::code(Response::Success, "done", None),
+                    Ok(Outcome::AlreadyThere) => Executed::code(
+                        Response::Success,
+                        "already",
+                        Some(format!("already {}", if op == Op::On { "on" } else { "off" })),
+                    ),
+                    Ok(Outcome::OffButNotRestarted(why)) => Executed::code(
+                        Response::Success,
+                        "off-not-restarted",
+                        Some(format!("powered off, but did not start again: {why}")),
+                    ),
+                    Err(e) => Executed::failed(&e),
+                }
+            }
+        }
+    }
+
+    async fn list(&self, src: &str) -> Executed {
+        match self.blocking(|b| b.list()).await {
+            Ok(vms) => {
+                let entries: Vec<HostState> = vms
+                    .into_iter()
+                    .filter(|v| self.permissions.shows(src, &v.name, &v.uuid))
+                    .map(|v| HostState {
+                        name: v.name,
+                        uuid: v.uuid,
+                        state: v.state,
+                    })
+                    .collect();
+                Executed {
+                    answer: Answer::List(entries, Response::Success),
+                    outcome: "listed",
+                    detail: None,
+                }
+            }
+            Err(e) => Executed::failed(&e),
+        }
+    }
+
+    fn vm_lock(&self, target: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = match self.vm_locks.lock() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if locks.len() > 4096 {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(target.to_ascii_lowercase()).or_default().clone()
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Hypervisor) -> Result<T, BackendError> + Send + 'static,
+    ) -> Result<T, BackendError> {
+        let backend = Arc::clone(&self.backend);
+        tokio::task::spawn_blocking(move || f(backend.as_ref()))
+            .await
+            .unwrap_or_else(|e| Err(BackendError::Unavailable(format!("backend task failed: {e}"))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::time::Duration;
+
+    use vmfence_backend::memory::{Faults, MemoryHypervisor};
+
+    use super::*;
+    use crate::permissions::Group;
+
+    const U1: &str = "6695eb01-f6a4-8304-79aa-97f2502e193f";
+
+    fn setup(groups: Vec<Group>) -> (Arc<MemoryHypervisor>, Dispatcher) {
+        let mem = Arc::new(MemoryHypervisor::with_vms(&[
+            ("vm1", U1, true),
+            ("vm2", "fe0c0000-0000-0000-0000-000000000002", false),
+        ]));
+        let d = Dispatcher::new(mem.clone(), Permissions::new(groups));
+        (mem, d)
+    }
+
+    fn dom(s: &str) -> Domain {
+        Domain::new(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn codes_follow_the_classic_table() {
+        let (_, d) = setup(vec![]);
+        let code = |e: Executed| match e.answer {
+            Answer::Code(c) => c,
+            Answer::List(..) => panic!("list"),
+        };
+        assert_eq!(
+            code(d.execute(4, Some(&dom("vm1")), "h").await),
+            Response::Success
+        );
+        assert_eq!(code(d.execute(4, Some(&dom("vm2")), "h").await), Response::Off);
+        assert_eq!(code(d.execute(1, Some(&dom(U1)), "h").await), Response::Success);
+        assert_eq!(code(d.execute(4, Some(&dom("vm1")), "h").await), Response::Off);
+        assert_eq!(
+            code(d.execute(3, Some(&dom("vm1")), "h").await),
+            Response::Success
+        );
+        assert_eq!(
+            code(d.execute(2, Some(&dom("vm1")), "h").await),
+            Response::Success
+        );
+        assert_eq!(code(d.execute(0, None, "h").await), Response::Fail);
+        assert_eq!(code(d.execute(5, None, "h").await), Response::Success);
+        assert_eq!(code(d.execute(9, None, "h").await), Response::Fail);
+        let unknown = d.execute(1, Some(&dom("nope")), "h").await;
+        assert_eq!(
+            (unknown.answer, unknown.outcome),
+            (Answer::Code(Response::Fail), "unknown-domain")
+        );
+        // Unlike the classic daemon, an unknown VM is not reported off.
+        assert_eq!(code(d.execute(4, Some(&dom("nope")), "h").await), Response::Fail);
+    }
+
+    #[tokio::test]
+    async fn groups_deny_and_filter() {
+        let (mem, d) = setup(vec![Group {
+            name: "g".into(),
+            ips: vec!["10.0.0.1".into()],
+            uuids: vec![U1.into()],
+        }]);
+        let e = d.execute(1, Some(&dom("vm2")), "10.0.0.1").await;
+        assert_eq!(e.answer, Answer::Code(Response::PermissionDenied));
+        let e = d.execute(1, Some(&dom(U1)), "10.0.0.9").await;
+        assert_eq!(e.answer, Answer::Code(Response::PermissionDenied));
+        assert!(mem.calls().is_empty(), "nothing reached the backend");
+        match d.execute(6, None, "10.0.0.1").await.answer {
+            Answer::List(l, Response::Success) => assert_eq!(l.len(), 1),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn backend_down_and_unconfirmed_off_fail_with_reasons() {
+        let (mem, d) = setup(vec![]);
+        mem.set_faults(Faults {
+            unavailable: true,
+            ..Faults::default()
+        });
+        let e = d.execute(6, None, "h").await;
+        assert_eq!(
+            (e.answer, e.outcome),
+            (Answer::Code(Response::Fail), "backend-down")
+        );
+        mem.set_faults(Faults {
+            off_is_ignored: true,
+            ..Faults::default()
+        });
+        let e = d.execute(1, Some(&dom("vm1")), "h").await;
+        assert_eq!(
+            (e.answer, e.outcome),
+            (Answer::Code(Response::Fail), "not-confirmed-off")
+        );
+        assert!(e.detail.unwrap().contains("not confirmed off"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn same_vm_is_serialised_other_vms_run_in_parallel() {
+        let (mem, d) = setup(vec![]);
+        mem.set_faults(Faults {
+            delay: Some(Duration::from_millis(300)),
+            ..Faults::default()
+        });
+        let (v1, v1b, v2) = (dom("vm1"), dom("vm1"), dom("vm2"));
+        let (a, b) = tokio::join!(d.execute(4, Some(&v1), "h"), d.execute(4, Some(&v1b), "h"));
+        assert_eq!((a.outcome, b.outcome), ("on", "on"));
+        assert_eq!(mem.max_concurrency(), 1, "requests for one VM never overlap");
+        let (a, b) = tokio::join!(d.execute(4, Some(&v1), "h"), d.execute(4, Some(&v2), "h"));
+        assert_eq!((a.outcome, b.outcome), ("on", "off"));
+        assert_eq!(mem.max_concurrency(), 2, "requests for different VMs overlap");
+    }
+}
