@@ -1,0 +1,524 @@
+//! The typed settings an agent runs with, and how one option value is
+//! applied to them.
+//!
+//! The parsers in [`crate::parse`] find *which* option a word or a line
+//! names; [`Settings::apply`] turns its text into a typed value, and
+//! [`Settings::check`] makes the cross-option checks (target present,
+//! address and family agree). Nothing here reads the process environment.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use vmfence_proto::{Domain, HashType, Op};
+
+use crate::table::{Binary, Field, OptSpec};
+
+/// What the agent is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// `null`: a request that does nothing (the daemon answers failure).
+    Null,
+    /// `on`.
+    On,
+    /// `off`.
+    Off,
+    /// `reboot` (the default).
+    Reboot,
+    /// `status`: exit 0 when on, 2 when off.
+    Status,
+    /// `monitor`: is the daemon reachable?
+    Monitor,
+    /// `list`.
+    List,
+    /// `list-status`.
+    ListStatus,
+    /// `metadata` (also `meta-data`).
+    Metadata,
+    /// `validate-all`.
+    ValidateAll,
+}
+
+impl Action {
+    /// Every action, in the order the metadata lists them.
+    pub const ALL: [Action; 10] = [
+        Action::Null,
+        Action::On,
+        Action::Off,
+        Action::Reboot,
+        Action::Metadata,
+        Action::Status,
+        Action::Monitor,
+        Action::List,
+        Action::ListStatus,
+        Action::ValidateAll,
+    ];
+
+    /// The action's word.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Null => "null",
+            Action::On => "on",
+            Action::Off => "off",
+            Action::Reboot => "reboot",
+            Action::Status => "status",
+            Action::Monitor => "monitor",
+            Action::List => "list",
+            Action::ListStatus => "list-status",
+            Action::Metadata => "metadata",
+            Action::ValidateAll => "validate-all",
+        }
+    }
+
+    /// Parse an action word, case-insensitively; `meta-data` is `metadata`.
+    pub fn parse(word: &str) -> Option<Action> {
+        if word.eq_ignore_ascii_case("meta-data") {
+            return Some(Action::Metadata);
+        }
+        Action::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(word))
+    }
+
+    /// The request sent for this action; `None` for local actions.
+    pub fn op(self) -> Option<Op> {
+        match self {
+            Action::Null => Some(Op::Null),
+            Action::On => Some(Op::On),
+            Action::Off => Some(Op::Off),
+            Action::Reboot => Some(Op::Reboot),
+            Action::Status => Some(Op::Status),
+            Action::Monitor => Some(Op::DevStatus),
+            Action::List | Action::ListStatus => Some(Op::HostList),
+            Action::Metadata | Action::ValidateAll => None,
+        }
+    }
+
+    /// Whether the action acts on one VM and so needs a target.
+    pub fn needs_target(self) -> bool {
+        matches!(
+            self,
+            Action::Null | Action::On | Action::Off | Action::Reboot | Action::Status
+        )
+    }
+
+    /// Whether `delay` applies (as with the classic agent: power actions and null).
+    pub fn is_delayed(self) -> bool {
+        matches!(self, Action::Null | Action::On | Action::Off | Action::Reboot)
+    }
+}
+
+/// The `ip_family` choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// From the multicast address; IPv4 without one.
+    Auto,
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
+/// Which transport `fence_virt` uses, decided by the options present.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// `fence_xvm`: multicast (or unicast UDP) with a TCP call back.
+    Multicast {
+        /// Where the request goes.
+        group: IpAddr,
+    },
+    /// `-T`: TCP to this host (literal or name).
+    Tcp(String),
+    /// `-S`: vsock to this CID.
+    Vsock(u32),
+    /// `-D`: a serial device.
+    Serial(String),
+    /// The default of `fence_virt`: VMChannel TCP to this address.
+    VmChannel(String),
+}
+
+/// Something in the options is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgError {
+    /// A command-line word that is no option of this program.
+    #[error("unknown option '{0}'")]
+    UnknownOption(String),
+    /// An option that needs a value got none.
+    #[error("option {0} needs a value")]
+    MissingValue(String),
+    /// A flag was given a value (`--debug=3`).
+    #[error("option {0} takes no value")]
+    UnexpectedValue(String),
+    /// A command-line word that is not an option.
+    #[error("unexpected argument '{0}' (options take their value as -o VALUE or -oVALUE)")]
+    StrayArgument(String),
+    /// A command-line argument that is not UTF-8.
+    #[error("argument is not valid UTF-8: {0}")]
+    NotUtf8(String),
+    /// The value does not parse or is out of range.
+    #[error("invalid value '{value}' for {option}: {reason}")]
+    InvalidValue {
+        /// The option, e.g. `-t/timeout`.
+        option: String,
+        /// The value as given.
+        value: String,
+        /// What is expected.
+        reason: String,
+    },
+    /// The action acts on a VM but none was named.
+    #[error("no virtual machine given for action '{0}' (use -n NAME, or plug=NAME on standard input)")]
+    NoTarget(&'static str),
+    /// The multicast address and `ip_family` disagree.
+    #[error("multicast address {addr} is not an {family} address")]
+    FamilyMismatch {
+        /// The address.
+        addr: IpAddr,
+        /// The family asked for.
+        family: &'static str,
+    },
+    /// Standard input could not be read.
+    #[error("cannot read standard input: {0}")]
+    Stdin(String),
+}
+
+/// Everything an agent run is configured with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Which program this is.
+    pub binary: Binary,
+    /// The action (default `reboot`).
+    pub action: Action,
+    /// The target VM, checked to fit the wire field.
+    pub target: Option<Domain>,
+    /// Debug level (0 = quiet).
+    pub debug: u32,
+    /// `ip_family`.
+    pub family: Family,
+    /// `multicast_address`, when given.
+    pub multicast_address: Option<IpAddr>,
+    /// Port of the daemon.
+    pub port: u16,
+    /// Longest pause between retransmissions.
+    pub retrans: Duration,
+    /// Challenge-response digest.
+    pub auth: HashType,
+    /// Request signature digest.
+    pub hash: HashType,
+    /// Shared key file.
+    pub key_file: PathBuf,
+    /// Set the UUID flag.
+    pub use_uuid: bool,
+    /// Overall time limit.
+    pub timeout: Duration,
+    /// Pause before power actions.
+    pub delay: Duration,
+    /// `-T`.
+    pub ipaddr: Option<String>,
+    /// `-S`.
+    pub vsock: Option<u32>,
+    /// `-D`.
+    pub serial_device: Option<String>,
+    /// `-P`.
+    pub serial_params: String,
+    /// `-A`.
+    pub channel_address: String,
+    /// `-h` was given.
+    pub help: bool,
+    /// `-V` was given.
+    pub version: bool,
+    /// `--manpage` was given.
+    pub manpage: bool,
+}
+
+impl Settings {
+    /// The defaults of `binary`.
+    pub fn new(binary: Binary) -> Settings {
+        Settings {
+            binary,
+            action: Action::Reboot,
+            target: None,
+            debug: 0,
+            family: Family::Auto,
+            multicast_address: None,
+            port: vmfence_proto::DEFAULT_PORT,
+            retrans: Duration::from_secs(2),
+            auth: HashType::Sha256,
+            hash: HashType::Sha256,
+            key_file: PathBuf::from(vmfence_proto::DEFAULT_KEY_FILE),
+            use_uuid: false,
+            timeout: Duration::from_secs(30),
+            delay: Duration::ZERO,
+            ipaddr: None,
+            vsock: None,
+            serial_device: None,
+            serial_params: "115200,8N1".to_owned(),
+            channel_address: "10.0.2.179".to_owned(),
+            help: false,
+            version: false,
+            manpage: false,
+        }
+    }
+
+    /// Apply one option occurrence. `value` is `None` for a bare flag (or a
+    /// bare stdin key); `from_stdin` selects the stdin meaning of flags
+    /// (`debug=N` sets, `-d` adds one). Later calls override earlier ones.
+    pub fn apply(&mut self, opt: &OptSpec, value: Option<&str>, from_stdin: bool) -> Result<(), ArgError> {
+        let bad = |v: &str, reason: &str| ArgError::InvalidValue {
+            option: opt.display_name(),
+            value: v.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let need = || value.ok_or_else(|| ArgError::MissingValue(opt.display_name()));
+        match opt.field {
+            Field::Debug => match value {
+                None => self.debug = self.debug.saturating_add(1),
+                Some(v) if from_stdin => {
+                    self.debug = match parse_bool(v) {
+                        Some(b) => u32::from(b),
+                        None => parse_number(v)
+                            .and_then(|n| u32::try_from(n).ok())
+                            .ok_or_else(|| bad(v, "expected a number or a boolean"))?,
+                    }
+                }
+                Some(_) => return Err(ArgError::UnexpectedValue(opt.display_name())),
+            },
+            Field::UseUuid => match value {
+                None => self.use_uuid = true,
+                Some(v) => {
+                    self.use_uuid = match parse_bool(v) {
+                        Some(b) => b,
+                        None => parse_number(v).ok_or_else(|| bad(v, "expected 0 or 1"))? != 0,
+                    }
+                }
+            },
+            Field::Help => self.help = true,
+            Field::Version => self.version = true,
+            Field::Manpage => self.manpage = true,
+            Field::IpFamily => {
+                let v = need()?;
+                self.family = match v.to_ascii_lowercase().as_str() {
+                    "auto" => Family::Auto,
+                    "ipv4" => Family::V4,
+                    "ipv6" => Family::V6,
+                    _ => return Err(bad(v, "expected auto, ipv4 or ipv6")),
+                };
+            }
+            Field::MulticastAddress => {
+                let v = need()?;
+                let addr: IpAddr = v
+                    .trim_matches(['[', ']'])
+                    .parse()
+                    .map_err(|_| bad(v, "expected an IP address"))?;
+                self.multicast_address = Some(addr);
+            }
+            Field::SerialDevice => self.serial_device = Some(non_empty(need()?, bad)?.to_owned()),
+            Field::SerialParams => self.serial_params = non_empty(need()?, bad)?.to_owned(),
+            Field::ChannelAddress => self.channel_address = non_empty(need()?, bad)?.to_owned(),
+            Field::IpAddr => self.ipaddr = Some(non_empty(need()?, bad)?.to_owned()),
+            Field::Vsock => {
+                self.vsock = Some(match value {
+                    None => 2,
+                    Some(v) => parse_number(v)
+                        .filter(|n| (2..=0xFFFF_FFFE).contains(n))
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or_else(|| bad(v, "expected a CID from 2 to 4294967294"))?,
+                })
+            }
+            Field::IpPort => {
+                let v = need()?;
+                self.port = parse_number(v)
+                    .and_then(|n| u16::try_from(n).ok())
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| bad(v, "expected a port from 1 to 65535"))?;
+            }
+            Field::Retrans => {
+                let v = need()?;
+                let tenths = parse_number(v)
+                    .filter(|n| (1..=36_000).contains(n))
+                    .ok_or_else(|| bad(v, "expected tenths of a second, 1 or more"))?;
+                self.retrans = Duration::from_millis(tenths.unsigned_abs() * 100);
+            }
+            Field::Auth | Field::Hash => {
+                let v = need()?;
+                let h: HashType = v
+                    .parse()
+                    .map_err(|_| bad(v, "expected none, sha1, sha256 or sha512"))?;
+                if opt.field == Field::Auth {
+                    self.auth = h;
+                } else {
+                    self.hash = h;
+                }
+            }
+            Field::KeyFile => self.key_file = PathBuf::from(non_empty(need()?, bad)?),
+            Field::Target => {
+                let v = need()?;
+                self.target = Some(Domain::new(v).map_err(|e| bad(v, &e.to_string()))?);
+            }
+            Field::Action => {
+                let v = need()?;
+                self.action = Action::parse(v).ok_or_else(|| {
+                    bad(
+                        v,
+                        "expected null, on, off, reboot, status, monitor, list, list-status, \
+                         metadata or validate-all",
+                    )
+                })?;
+            }
+            Field::Timeout => {
+                let v = need()?;
+                let secs = parse_number(v)
+                    .filter(|n| (1..=86_400).contains(n))
+                    .ok_or_else(|| bad(v, "expected seconds, 1 or more"))?;
+                self.timeout = Duration::from_secs(secs.unsigned_abs());
+            }
+            Field::Delay => {
+                let v = need()?;
+                let secs = parse_number(v)
+                    .filter(|n| (0..=86_400).contains(n))
+                    .ok_or_else(|| bad(v, "expected seconds, 0 or more"))?;
+                self.delay = Duration::from_secs(secs.unsigned_abs());
+            }
+        }
+        Ok(())
+    }
+
+    /// Cross-option checks, made once all options are in.
+    pub fn check(&self) -> Result<(), ArgError> {
+        if self.action.needs_target() && self.target.is_none() {
+            return Err(ArgError::NoTarget(self.action.name()));
+        }
+        if self.binary == Binary::Xvm {
+            self.multicast_group()?;
+        }
+        Ok(())
+    }
+
+    /// The address the multicast request goes to, from `multicast_address`
+    /// and `ip_family`.
+    pub fn multicast_group(&self) -> Result<IpAddr, ArgError> {
+        let mismatch = |addr, family| Err(ArgError::FamilyMismatch { addr, family });
+        match (self.multicast_address, self.family) {
+            (None, Family::Auto | Family::V4) => Ok(IpAddr::V4(vmfence_proto::DEFAULT_MCAST_V4)),
+            (None, Family::V6) => Ok(IpAddr::V6(vmfence_proto::DEFAULT_MCAST_V6)),
+            (Some(a), Family::Auto) => Ok(a.to_canonical()),
+            (Some(a), Family::V4) => match a.to_canonical() {
+                v4 @ IpAddr::V4(_) => Ok(v4),
+                IpAddr::V6(_) => mismatch(a, "IPv4"),
+            },
+            (Some(a @ IpAddr::V6(_)), Family::V6) => Ok(a),
+            (Some(a), Family::V6) => mismatch(a, "IPv6"),
+        }
+    }
+
+    /// The transport the options select.
+    pub fn transport(&self) -> Result<Transport, ArgError> {
+        Ok(match self.binary {
+            Binary::Xvm => Transport::Multicast {
+                group: self.multicast_group()?,
+            },
+            Binary::Virt => match (self.vsock, &self.ipaddr, &self.serial_device) {
+                (Some(cid), _, _) => Transport::Vsock(cid),
+                (None, Some(host), _) => Transport::Tcp(host.clone()),
+                (None, None, Some(dev)) => Transport::Serial(dev.clone()),
+                (None, None, None) => Transport::VmChannel(self.channel_address.clone()),
+            },
+        })
+    }
+
+    /// Whether a key is needed (any digest other than `none`).
+    pub fn needs_key(&self) -> bool {
+        self.hash != HashType::None || self.auth != HashType::None
+    }
+}
+
+fn non_empty(v: &str, bad: impl Fn(&str, &str) -> ArgError) -> Result<&str, ArgError> {
+    if v.is_empty() {
+        Err(bad(v, "must not be empty"))
+    } else {
+        Ok(v)
+    }
+}
+
+/// `1/yes/on/true` and `0/no/off/false`, case-insensitively.
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "yes" | "on" | "true" => Some(true),
+        "0" | "no" | "off" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// A decimal number, or hexadecimal with `0x` (which the classic agents'
+/// `strtol(…, 0)` also took). A leading zero does not mean octal: `010` is
+/// ten, not eight.
+pub fn parse_number(v: &str) -> Option<i64> {
+    let v = v.trim();
+    let (neg, digits) = match v.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, v.strip_prefix('+').unwrap_or(v)),
+    };
+    let n = if let Some(hex) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+        i64::from_str_radix(hex, 16).ok()?
+    } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse().ok()?
+    } else {
+        return None;
+    };
+    Some(if neg { -n } else { n })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_number("1229"), Some(1229));
+        assert_eq!(parse_number("0x4cd"), Some(1229));
+        assert_eq!(parse_number("010"), Some(10));
+        assert_eq!(parse_number("-1"), Some(-1));
+        assert_eq!(parse_number(""), None);
+        assert_eq!(parse_number("12a"), None);
+        assert_eq!(parse_number("0x"), None);
+    }
+
+    #[test]
+    fn actions() {
+        assert_eq!(Action::parse("META-DATA"), Some(Action::Metadata));
+        assert_eq!(Action::parse("List-Status"), Some(Action::ListStatus));
+        assert_eq!(Action::parse("fence"), None);
+        assert!(!Action::ValidateAll.needs_target());
+        assert!(Action::Status.needs_target());
+    }
+
+    #[test]
+    fn groups_follow_family_and_address() {
+        let mut s = Settings::new(Binary::Xvm);
+        assert_eq!(
+            s.multicast_group().ok(),
+            Some("225.0.0.12".parse().unwrap_or(IpAddr::from([0; 4])))
+        );
+        s.family = Family::V6;
+        assert_eq!(s.multicast_group().ok(), "ff05::3:1".parse().ok());
+        s.multicast_address = "225.1.2.3".parse().ok();
+        assert!(matches!(
+            s.multicast_group(),
+            Err(ArgError::FamilyMismatch { .. })
+        ));
+        s.family = Family::Auto;
+        s.multicast_address = "::ffff:225.1.2.3".parse().ok();
+        assert_eq!(s.multicast_group().ok(), "225.1.2.3".parse().ok());
+    }
+
+    #[test]
+    fn fence_virt_transport_choice() {
+        let mut s = Settings::new(Binary::Virt);
+        assert_eq!(s.transport(), Ok(Transport::VmChannel("10.0.2.179".into())));
+        s.serial_device = Some("/dev/ttyS1".into());
+        assert_eq!(s.transport(), Ok(Transport::Serial("/dev/ttyS1".into())));
+        s.ipaddr = Some("host".into());
+        assert_eq!(s.transport(), Ok(Transport::Tcp("host".into())));
+        s.vsock = Some(2);
+        assert_eq!(s.transport(), Ok(Transport::Vsock(2)));
+    }
+}
