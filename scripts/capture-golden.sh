@@ -28,12 +28,13 @@
 # Usage: sudo scripts/capture-golden.sh        (idempotent, safe to re-run)
 # Env:   FV_SHARED=DIR   harness location (default: <repo>/../shared)
 #        FV_KEEP=1       keep the work dir /tmp/fvgold-capture for inspection
+#        FV_GOLDEN_OUT=DIR  write the vectors there instead of the committed dir
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SHARED=${FV_SHARED:-$(dirname "$REPO")/shared}
 H=$SHARED/harness
-GOLDEN=$REPO/crates/proto/tests/golden
+GOLDEN=${FV_GOLDEN_OUT:-$REPO/crates/proto/tests/golden}
 W=/tmp/fvgold-capture
 STAGE=$W/stage
 
