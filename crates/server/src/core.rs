@@ -58,6 +58,7 @@ pub struct Core {
     history: Mutex<History>,
     replay: Mutex<ReplayGuard>,
     limit: Arc<Semaphore>,
+    max_in_flight: usize,
     /// Time limits.
     pub timeouts: Timeouts,
 }
@@ -77,6 +78,7 @@ impl Core {
             history: Mutex::new(History::new(HISTORY_WINDOW, 65_536)),
             replay: Mutex::new(ReplayGuard::new(1 << 20)),
             limit: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            max_in_flight: max_in_flight.max(1),
             timeouts,
         }
     }
@@ -85,6 +87,24 @@ impl Core {
     /// concurrency bound.
     pub fn try_slot(&self) -> Option<OwnedSemaphorePermit> {
         Arc::clone(&self.limit).try_acquire_owned().ok()
+    }
+
+    /// Requests being handled right now.
+    pub fn in_flight(&self) -> usize {
+        self.max_in_flight - self.limit.available_permits()
+    }
+
+    /// Wait until no request is in flight, at most `limit`; returns how
+    /// many were still running when it gave up.
+    pub async fn drain(&self, limit: Duration) -> usize {
+        let all = u32::try_from(self.max_in_flight).unwrap_or(u32::MAX);
+        match tokio::time::timeout(limit, self.limit.acquire_many(all)).await {
+            Ok(Ok(permits)) => {
+                drop(permits);
+                0
+            }
+            _ => self.in_flight(),
+        }
     }
 
     /// Begin a request in the duplicate history.

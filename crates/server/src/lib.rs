@@ -11,6 +11,7 @@ pub mod dispatch;
 pub mod listener;
 pub mod net;
 pub mod permissions;
+pub mod server;
 
 pub use crate::core::{Core, ListenerAuth, Timeouts};
 pub use dispatch::Dispatcher;
