@@ -5,11 +5,15 @@
 /// The closest candidate to `word`, if it is close enough to be a plausible
 /// typo: at most one edit for words of up to five characters, two up to
 /// eight, three beyond. Comparison ignores ASCII case. Ties go to the first
-/// candidate.
+/// candidate. Words longer than [`MAX_WORD`] get no suggestion (they are
+/// no typo, and the distance table would grow with them).
 pub fn did_you_mean<'a, I>(word: &str, candidates: I) -> Option<String>
 where
     I: IntoIterator<Item = &'a str>,
 {
+    if word.len() > MAX_WORD {
+        return None;
+    }
     let word = word.to_ascii_lowercase();
     let mut best: Option<(usize, &str)> = None;
     for candidate in candidates {
@@ -23,6 +27,9 @@ where
     }
     best.map(|(_, c)| c.to_owned())
 }
+
+/// Longest word considered for a suggestion.
+pub const MAX_WORD: usize = 64;
 
 /// Render a suggestion as the tail of a message: ` (did you mean `x`?)`.
 pub fn hint(suggestion: &Option<String>) -> String {
@@ -98,6 +105,7 @@ mod tests {
         assert_eq!(did_you_mean("colour", keys), None);
         // An exact (case-insensitive) match is not a typo.
         assert_eq!(did_you_mean("PORT", keys), None);
+        assert_eq!(did_you_mean(&"p".repeat(1_000_000), keys), None);
         assert_eq!(hint(&Some("x".into())), " (did you mean `x`?)");
         assert_eq!(hint(&None), "");
     }

@@ -236,18 +236,21 @@ impl Builder {
         for listener in &listeners {
             if let Some(auth) = listener.auth() {
                 if !auth.needs_key() {
-                    let line = listener.at().line.unwrap_or(0);
-                    self.warn(
-                        line,
-                        WarningKind::NoAuthentication {
-                            listener: listener.kind().name(),
-                        },
-                    );
+                    let kind = WarningKind::NoAuthentication {
+                        listener: listener.kind().name(),
+                    };
+                    self.warnings.push(Warning {
+                        at: listener.at().clone(),
+                        kind,
+                    });
                 }
             }
             if listener.kind() == ListenerKind::Serial && groups.is_empty() {
-                let line = listener.at().line.unwrap_or(0);
-                self.warn(line, WarningKind::SerialWithoutGroups);
+                let at = listener.at().clone();
+                self.warnings.push(Warning {
+                    at,
+                    kind: WarningKind::SerialWithoutGroups,
+                });
             }
         }
 
@@ -901,8 +904,11 @@ impl Builder {
             };
             if chosen {
                 if settings.uris().is_empty() {
-                    let line = settings_line(&settings);
-                    self.warn(line, WarningKind::NoBackendUri { backend: kind.name() });
+                    let at = backend_location(&settings).clone();
+                    self.warnings.push(Warning {
+                        at,
+                        kind: WarningKind::NoBackendUri { backend: kind.name() },
+                    });
                 }
                 selected = Some(settings);
             } else if let Some(b) = block {
@@ -1018,12 +1024,11 @@ impl Builder {
     }
 }
 
-fn settings_line(settings: &BackendSettings) -> u32 {
-    let at = match settings {
+fn backend_location(settings: &BackendSettings) -> &Location {
+    match settings {
         BackendSettings::Libvirt(l) => &l.at,
         BackendSettings::Cpg(c) => &c.at,
-    };
-    at.line.unwrap_or(0)
+    }
 }
 
 fn contains(list: &[&str], name: &str) -> bool {
