@@ -355,3 +355,59 @@ fn fence_virt_transports_not_built_yet_fail_clearly() {
         );
     }
 }
+
+/// pcs, the tool users create the stonith resource with, reads our
+/// metadata: it describes the agent and rejects options we do not declare.
+/// pcs looks agents up in /usr/sbin, so our binary is bind-mounted over the
+/// classic one in a private mount namespace (nothing changes outside it).
+/// Optional: skipped when pcs, unshare or root is missing.
+#[test]
+fn pcs_reads_the_metadata() {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let have = |p: &str| Path::new(p).exists();
+    if !root || !have("/usr/sbin/pcs") || !have("/usr/bin/unshare") || !have("/usr/sbin/fence_virt") {
+        eprintln!("SKIPPED: needs root, pcs, unshare and /usr/sbin/fence_virt to mount over");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cib = dir.path().join("cib.xml");
+    let empty = Command::new("cibadmin").arg("--empty").output().ok();
+    let Some(empty) = empty.filter(|o| o.status.success()) else {
+        eprintln!("SKIPPED: cibadmin --empty failed");
+        return;
+    };
+    std::fs::write(&cib, empty.stdout).unwrap();
+    for (bin, good, bad) in [
+        (
+            XVM,
+            "ip_family=ipv4 multicast_address=225.0.0.12",
+            "ipaddr=10.0.0.1",
+        ),
+        (VIRT, "ipaddr=10.0.0.1", "multicast_address=225.0.0.12"),
+    ] {
+        let name = Path::new(bin).file_name().unwrap().to_str().unwrap();
+        let script = format!(
+            "mount --bind {bin} /usr/sbin/fence_virt && mount --bind {bin} /usr/sbin/{name} && \
+             pcs stonith describe {name} && \
+             pcs -f {cib} stonith create f-{name} {name} plug=vm4 pcmk_host_list=node4 {good} && \
+             ! pcs -f {cib} stonith create g-{name} {name} plug=vm4 {bad}",
+            cib = cib.display()
+        );
+        let o = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "{name}: {text}");
+        assert!(text.contains("plug: Name or UUID"), "{text}");
+        assert!(text.contains("invalid stonith option"), "{text}");
+    }
+}
