@@ -10,6 +10,8 @@
 //! `VMFENCE_GOLDEN_DIR` points the test at another capture (CI captures a
 //! fresh set from the live C peers and checks it too).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -74,7 +76,11 @@ fn vectors() -> Vec<Vector> {
             }
         })
         .collect();
-    assert!(v.len() >= 15, "expected the full set of vectors, found {}", v.len());
+    assert!(
+        v.len() >= 15,
+        "expected the full set of vectors, found {}",
+        v.len()
+    );
     v
 }
 
@@ -120,7 +126,9 @@ fn network_vectors() {
         }
         match v.transport.as_str() {
             "multicast" => {
-                let Ok(Callback::To(to)) = req.callback() else { panic!("{}: no call back", v.name) };
+                let Ok(Callback::To(to)) = req.callback() else {
+                    panic!("{}: no call back", v.name)
+                };
                 assert!(to.is_ipv4() && to.port() == 1229, "{}: {to}", v.name);
                 assert_eq!((req.addrlen, req.family), (4, 2), "{}", v.name);
             }
@@ -147,7 +155,12 @@ fn network_vectors() {
         let a2d = read(&format!("{}.agent_to_daemon.bin", v.name));
         let d2a = read(&format!("{}.daemon_to_agent.bin", v.name));
         let a2d = if v.transport == "tcp" {
-            assert_eq!(&a2d[..REQUEST_LEN], &raw[..], "{}: tcp stream starts with the request", v.name);
+            assert_eq!(
+                &a2d[..REQUEST_LEN],
+                &raw[..],
+                "{}: tcp stream starts with the request",
+                v.name
+            );
             &a2d[REQUEST_LEN..]
         } else {
             &a2d[..]
@@ -168,13 +181,23 @@ fn network_vectors() {
             let mut agent = Handshake::new(Role::Agent, v.auth, Some(&k), c_agent).unwrap();
             assert_eq!(agent.poll_transmit(), Some(c_agent));
             assert_eq!(agent.feed(&d2a).unwrap(), 2 * CHALLENGE_LEN, "{}", v.name);
-            assert_eq!(agent.poll_transmit(), Some(chunk(a2d, CHALLENGE_LEN)), "{}: agent answer", v.name);
+            assert_eq!(
+                agent.poll_transmit(),
+                Some(chunk(a2d, CHALLENGE_LEN)),
+                "{}: agent answer",
+                v.name
+            );
             assert!(agent.is_done());
             // Our daemon role, with the daemon's captured challenge.
             let mut daemon = Handshake::new(Role::Daemon, v.auth, Some(&k), c_daemon).unwrap();
             assert_eq!(daemon.poll_transmit(), None);
             daemon.feed(&c_agent).unwrap();
-            assert_eq!(daemon.poll_transmit(), Some(chunk(&d2a, 0)), "{}: daemon answer", v.name);
+            assert_eq!(
+                daemon.poll_transmit(),
+                Some(chunk(&d2a, 0)),
+                "{}: daemon answer",
+                v.name
+            );
             assert_eq!(daemon.poll_transmit(), Some(c_daemon));
             daemon.feed(&a2d[CHALLENGE_LEN..]).unwrap();
             assert!(daemon.is_done(), "{}", v.name);
@@ -196,7 +219,16 @@ fn check_answer(v: &Vector, result: u8, answer: &[u8], serial_form: bool) {
     if serial_form {
         let mut r = serial::AnswerReader::default();
         let events = r.feed(answer).unwrap();
-        hosts = events.iter().filter_map(|e| if let SerialAnswer::Host(h) = e { Some(h.clone()) } else { None }).collect();
+        hosts = events
+            .iter()
+            .filter_map(|e| {
+                if let SerialAnswer::Host(h) = e {
+                    Some(h.clone())
+                } else {
+                    None
+                }
+            })
+            .collect();
         final_code = events.iter().find_map(|e| match e {
             SerialAnswer::Result(c) | SerialAnswer::ListResult(c) => Some(c.code()),
             _ => None,
@@ -205,7 +237,16 @@ fn check_answer(v: &Vector, result: u8, answer: &[u8], serial_form: bool) {
     } else {
         let mut r = AnswerReader::default();
         let events = r.feed(answer).unwrap();
-        hosts = events.iter().filter_map(|e| if let AnswerEvent::Host(h) = e { Some(h.clone()) } else { None }).collect();
+        hosts = events
+            .iter()
+            .filter_map(|e| {
+                if let AnswerEvent::Host(h) = e {
+                    Some(h.clone())
+                } else {
+                    None
+                }
+            })
+            .collect();
         final_code = events.iter().find_map(|e| match e {
             AnswerEvent::Result(c) | AnswerEvent::ListResult(c) => Some(c.code()),
             _ => None,
@@ -213,19 +254,38 @@ fn check_answer(v: &Vector, result: u8, answer: &[u8], serial_form: bool) {
         assert!(r.is_done(), "{}", v.name);
     }
     let client = String::from_utf8(read(&format!("{}.client.txt", v.name))).unwrap();
-    assert!(client.starts_with(&format!("exit={}\n", v.exit)), "{}: {client}", v.name);
+    assert!(
+        client.starts_with(&format!("exit={}\n", v.exit)),
+        "{}: {client}",
+        v.name
+    );
     if result == vmfence_proto::RESP_HOSTLIST {
         assert_eq!(Some(hosts.len()), v.entries, "{}", v.name);
         assert_eq!(final_code, v.final_code, "{}", v.name);
         for h in &hosts {
             // What the C client printed for this entry.
-            let line = format!("{:<32} {} {}", h.name, h.uuid, if h.is_running() { "on" } else { "off" });
-            assert!(client.lines().any(|l| l == line), "{}: missing line {line:?} in\n{client}", v.name);
+            let line = format!(
+                "{:<32} {} {}",
+                h.name,
+                h.uuid,
+                if h.is_running() { "on" } else { "off" }
+            );
+            assert!(
+                client.lines().any(|l| l == line),
+                "{}: missing line {line:?} in\n{client}",
+                v.name
+            );
         }
         let (ours, start) = if serial_form {
-            (serial::encode_host_list(&hosts, Response::from_code(v.final_code.unwrap())), 5)
+            (
+                serial::encode_host_list(&hosts, Response::from_code(v.final_code.unwrap())),
+                5,
+            )
         } else {
-            (vmfence_proto::hostlist::encode_host_list(&hosts, Response::from_code(v.final_code.unwrap())), 1)
+            (
+                vmfence_proto::hostlist::encode_host_list(&hosts, Response::from_code(v.final_code.unwrap())),
+                1,
+            )
         };
         same_answer_modulo_garbage(&ours, answer, start);
     } else {

@@ -5,6 +5,8 @@
 //! When the C client is missing the tests fail under `CI=true` and are
 //! skipped with a message otherwise.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
