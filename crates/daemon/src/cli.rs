@@ -312,9 +312,9 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString>,
 {
-    let stdout = io::stdout();
-    let stderr = io::stderr();
-    ExitCode::from(run_with(args, &mut stdout.lock(), &mut stderr.lock()))
+    // Unlocked handles: in daemon mode this call lasts the whole process
+    // and other threads log to standard error too.
+    ExitCode::from(run_with(args, &mut io::stdout(), &mut io::stderr()))
 }
 
 /// [`run`] with explicit output streams; returns the exit status.
@@ -384,7 +384,7 @@ fn execute(options: &Options, out: &mut dyn Write, err: &mut dyn Write) -> anyho
     if options.check {
         return check(options, out, err);
     }
-    Err(NotImplemented("daemon mode").into())
+    crate::run::daemon(options, err)
 }
 
 fn list(out: &mut dyn Write) -> io::Result<()> {
@@ -401,6 +401,17 @@ fn list(out: &mut dyn Write) -> io::Result<()> {
 
 /// `--check`: see the module documentation.
 fn check(options: &Options, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<()> {
+    let (config, keys) = load_validated(options, err)?;
+    print_settings(out, options, &config, &keys).context("writing to standard output")?;
+    Ok(())
+}
+
+/// Read and validate the configuration and every key file it needs,
+/// printing warnings on `err`. Shared by `--check`, daemon start and reload.
+pub(crate) fn load_validated(
+    options: &Options,
+    err: &mut dyn Write,
+) -> anyhow::Result<(Config, BTreeMap<PathBuf, LoadedKey>)> {
     let file = options.config.display().to_string();
     let config = match load_config(&options.config) {
         Ok(config) => config,
@@ -420,8 +431,7 @@ fn check(options: &Options, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
         writeln!(err, "{warning}")?;
     }
     let keys = load_keys(&config, options.allow_insecure_key, err)?;
-    print_settings(out, options, &config, &keys).context("writing to standard output")?;
-    Ok(())
+    Ok((config, keys))
 }
 
 /// Load every key file an authenticating listener needs, once per path.

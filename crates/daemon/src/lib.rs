@@ -1,9 +1,10 @@
 //! `fence_virtd`: the host daemon that receives fencing requests from guests
 //! and carries them out through a hypervisor backend.
 //!
-//! This first slice provides the command line ([`cli`]) and its `--check`
-//! mode: read and validate `fence_virt.conf`, load every key file the
-//! configured listeners need, and print the effective settings. Running the
-//! listeners comes later.
+//! [`cli`] parses the command line and owns `--check`; [`run`] is daemon
+//! mode (configuration → keys → backend → listeners from `vmfence-server`);
+//! [`logging`] sends `tracing` output to stderr or syslog.
 
 pub mod cli;
+pub mod logging;
+pub mod run;

@@ -55,8 +55,8 @@ pub struct ListenerAuth {
 pub struct Core {
     /// The dispatcher.
     pub dispatcher: Dispatcher,
-    history: Mutex<History>,
-    replay: Mutex<ReplayGuard>,
+    history: Arc<Mutex<History>>,
+    replay: Arc<Mutex<ReplayGuard>>,
     limit: Arc<Semaphore>,
     max_in_flight: usize,
     /// Time limits.
@@ -75,8 +75,8 @@ impl Core {
     pub fn new(dispatcher: Dispatcher, max_in_flight: usize, timeouts: Timeouts) -> Core {
         Core {
             dispatcher,
-            history: Mutex::new(History::new(HISTORY_WINDOW, 65_536)),
-            replay: Mutex::new(ReplayGuard::new(1 << 20)),
+            history: Arc::new(Mutex::new(History::new(HISTORY_WINDOW, 65_536))),
+            replay: Arc::new(Mutex::new(ReplayGuard::new(1 << 20))),
             limit: Arc::new(Semaphore::new(max_in_flight.max(1))),
             max_in_flight: max_in_flight.max(1),
             timeouts,
@@ -87,6 +87,20 @@ impl Core {
     /// concurrency bound.
     pub fn try_slot(&self) -> Option<OwnedSemaphorePermit> {
         Arc::clone(&self.limit).try_acquire_owned().ok()
+    }
+
+    /// A core with another dispatcher (after a reload) that shares this
+    /// one's history, replay guard and concurrency bound, so nothing
+    /// executed before the reload can be replayed after it.
+    pub fn reconfigured(&self, dispatcher: Dispatcher) -> Core {
+        Core {
+            dispatcher,
+            history: Arc::clone(&self.history),
+            replay: Arc::clone(&self.replay),
+            limit: Arc::clone(&self.limit),
+            max_in_flight: self.max_in_flight,
+            timeouts: self.timeouts,
+        }
     }
 
     /// Requests being handled right now.
