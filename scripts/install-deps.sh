@@ -15,6 +15,8 @@ PKGS=(
     fence-virt fence-virtd libvirt-clients libvirt0 libvirt-daemon
     # labs and captures
     iproute2 procps tcpdump tshark socat python3 libxml2-utils
+    # metadata.rng for agent metadata validation, pcs to read it as users' tools do
+    fence-agents pcs pacemaker-cli-utils
 )
 
 missing=()
