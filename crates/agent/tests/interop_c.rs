@@ -7,11 +7,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use vmfence_testlab::*;
 
 const XVM: &str = env!("CARGO_BIN_EXE_fence_xvm");
 const VIRT: &str = env!("CARGO_BIN_EXE_fence_virt");
