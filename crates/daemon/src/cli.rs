@@ -724,14 +724,15 @@ mod tests {
         assert!(String::from_utf8(out).unwrap().starts_with("Usage: fence_virtd"));
         let mut out = Vec::new();
         assert_eq!(run_with(["fence_virtd", "--bogus"], &mut out, &mut err), 2);
-        assert_eq!(run_with(["fence_virtd", "-F"], &mut out, &mut err), 1);
+        let missing = ["fence_virtd", "-F", "-f", "/nonexistent/vmfence/fence_virt.conf"];
+        assert_eq!(run_with(missing, &mut out, &mut err), 1);
         assert_eq!(run_with(["fence_virtd", "-c"], &mut out, &mut err), 1);
         let err = String::from_utf8(err).unwrap();
         assert!(
             err.contains("fence_virtd: unknown option `--bogus`\nTry 'fence_virtd -h' for help."),
             "{err}"
         );
-        assert!(err.contains("daemon mode is not implemented yet"), "{err}");
+        assert!(err.contains("/nonexistent/vmfence/fence_virt.conf"), "{err}");
         assert!(
             err.contains("interactive configuration (-c) is not implemented yet"),
             "{err}"
