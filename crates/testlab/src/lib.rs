@@ -32,7 +32,7 @@ pub use ours::{DaemonSetup, GroupSpec, OurDaemon, OurListener};
 pub use prereq::{
     harness_dir, in_ci, lab_prerequisites, prerequisites, python, Need, C_DAEMON, C_VIRT, C_XVM,
 };
-pub use run::{agent_in, spawn_agent, write_key, Run};
+pub use run::{agent_in, spawn_agent, write_key, Run, Spawned};
 
 /// The libvirt test driver's (`test:///default`) only domain.
 pub const TEST_VM: &str = "test";

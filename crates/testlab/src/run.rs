@@ -112,3 +112,85 @@ pub fn spawn_agent(ns: &str, bin: &str, args: &[&str]) -> (Child, mpsc::Receiver
     });
     (child, rx)
 }
+
+/// A background process in a namespace, its standard output and error
+/// lines delivered as they come; killed (by pid) when dropped.
+#[derive(Debug)]
+pub struct Spawned {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Spawned {
+    /// Start `program args` in namespace `ns`.
+    pub fn start(ns: &str, program: &str, args: &[&str]) -> Spawned {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, program])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        let err = child.stderr.take().unwrap();
+        let tx2 = tx.clone();
+        thread::spawn(move || forward(BufReader::new(out), &tx));
+        thread::spawn(move || forward(BufReader::new(err), &tx2));
+        Spawned {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Wait at most `limit` for an output line containing `needle`.
+    pub fn wait_line(&mut self, needle: &str, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return Some(line);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Every line seen so far (by [`Spawned::wait_line`] and now).
+    pub fn output(&mut self) -> String {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        self.seen.join("\n")
+    }
+}
+
+fn forward(r: impl BufRead, tx: &mpsc::Sender<String>) {
+    for line in r.lines() {
+        let Ok(line) = line else { break };
+        if tx.send(line).is_err() {
+            break;
+        }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if !matches!(self.child.try_wait(), Ok(Some(_))) {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
