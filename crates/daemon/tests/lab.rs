@@ -725,9 +725,11 @@ fn signed_packet(key_file: &Path, op: Op, target: &str, to: std::net::SocketAddr
 }
 
 /// h. A captured signed `off` is executed once. Sent again within 10 s it
-/// is a duplicate (no call back); sent again after the classic 10 s history
-/// window — when the classic daemon would execute it again — it is refused
-/// as a replay and the VM, powered on in between, stays on.
+/// is a duplicate (no call back); sent from another host it is refused
+/// before any call back (the packet's address is not its source); sent
+/// again after the classic 10 s history window — when the classic daemon
+/// would execute it again — it is refused as a replay and the VM, powered on
+/// in between, stays on.
 #[test]
 fn a_replayed_request_is_never_executed_twice() {
     let mut needs = c_needs();
@@ -735,7 +737,7 @@ fn a_replayed_request_is_never_executed_twice() {
     if !prerequisites(&needs) {
         return;
     }
-    let lab = Lab::with_subnet("vmfdh", 1, 8);
+    let lab = Lab::with_subnet("vmfdh", 2, 8);
     let d = OurDaemon::start(fvd(), &lab.host, &DaemonSetup::with_domains(domains()));
     let g = lab.guest(1);
     let ip = lab.guest_v4(1);
@@ -748,16 +750,17 @@ fn a_replayed_request_is_never_executed_twice() {
     let to = format!("{ip}:1230").parse().unwrap();
     std::fs::write(&packet, signed_packet(&d.key, Op::Off, "alpha", to)).unwrap();
     let packet = packet.display().to_string();
-    let send = || {
+    let send_from = |ns: &str, src: &str| {
         let r = agent_in(
-            g,
+            ns,
             python(),
-            &[&fvclient(), "-k", &key, "--src", &ip, "--raw", "replay", &packet],
+            &[&fvclient(), "-k", &key, "--src", src, "--raw", "replay", &packet],
             None,
             LIMIT,
         );
         expect(&r, 0, "fvclient replay");
     };
+    let send = || send_from(g, &ip);
     let status = |want: i32, what: &str| {
         let r = agent_in(
             g,
@@ -788,6 +791,23 @@ fn a_replayed_request_is_never_executed_twice() {
             .wait_line("accepted", Duration::from_millis(800))
             .is_none(),
         "duplicate was called back:\n{}",
+        d.log_text()
+    );
+
+    // From another host: refused at once, nobody is called back.
+    let other = lab.guest_v4(2);
+    send_from(lab.guest(2), &other);
+    d.wait_log(Duration::from_secs(2), |l| {
+        l.message == "request refused"
+            && l.get("reason") == "source-mismatch"
+            && l.get("peer").starts_with(&format!("{other}:"))
+    })
+    .unwrap_or_else(|| panic!("no source-mismatch refusal:\n{}", d.log_text()));
+    assert!(
+        responder
+            .wait_line("accepted", Duration::from_millis(300))
+            .is_none(),
+        "a packet from another host was called back:\n{}",
         d.log_text()
     );
 
