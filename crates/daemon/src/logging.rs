@@ -18,9 +18,12 @@ pub fn init(debug: u32, foreground: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let under_journal = std::env::var_os("JOURNAL_STREAM").is_some();
     if foreground {
+        // Colour only on a terminal: a file or the journal would get escape bytes.
+        let ansi = io::IsTerminal::is_terminal(&io::stderr()) && !under_journal;
         let b = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(io::stderr)
+            .with_ansi(ansi)
             .with_target(false);
         let _ = if under_journal {
             b.without_time().try_init()

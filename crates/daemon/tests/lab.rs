@@ -1097,7 +1097,6 @@ fn the_harness_script_starts_our_daemon() {
 /// systemd standard error goes to the journal, and `journalctl` shows a
 /// message with escape bytes as `[N blob data]`.
 #[test]
-#[ignore = "bug: fence_virtd writes ANSI colour escapes to a non-terminal standard error (logging.rs never calls with_ansi(false))"]
 fn log_to_a_file_has_no_terminal_escapes() {
     if !prerequisites(&[Need::Lab]) {
         return;
