@@ -125,6 +125,59 @@ pub enum HostListError {
     TrailingBytes(usize),
 }
 
+/// Collects 130-byte host entries from a byte stream, bounded in number.
+/// Shared by the network and the serial answer readers.
+#[derive(Debug, Clone)]
+pub(crate) struct EntryCollector {
+    buf: Vec<u8>,
+    entries: usize,
+    max_entries: usize,
+}
+
+/// A complete entry: a VM, or the terminator that ends the list.
+pub(crate) enum Collected {
+    Host(HostState),
+    End,
+}
+
+impl EntryCollector {
+    pub(crate) fn new(max_entries: usize) -> EntryCollector {
+        EntryCollector {
+            buf: Vec::with_capacity(HOST_STATE_LEN),
+            entries: 0,
+            max_entries,
+        }
+    }
+
+    /// Take bytes up to the end of the current entry. Returns how many were
+    /// used and the entry, once complete.
+    pub(crate) fn take(&mut self, data: &[u8]) -> Result<(usize, Option<Collected>), HostListError> {
+        let used = (HOST_STATE_LEN - self.buf.len()).min(data.len());
+        self.buf.extend_from_slice(&data[..used]);
+        if self.buf.len() < HOST_STATE_LEN {
+            return Ok((used, None));
+        }
+        let entry = HostState::decode(&self.buf)?;
+        self.buf.clear();
+        let collected = match entry {
+            Some(h) => {
+                self.entries += 1;
+                if self.entries > self.max_entries {
+                    return Err(HostListError::TooLong(self.max_entries));
+                }
+                Collected::Host(h)
+            }
+            None => Collected::End,
+        };
+        Ok((used, Some(collected)))
+    }
+
+    /// Bytes still missing from the current entry.
+    pub(crate) fn missing(&self) -> usize {
+        HOST_STATE_LEN - self.buf.len()
+    }
+}
+
 /// What the agent learns from the daemon's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AnswerEvent {
@@ -153,9 +206,7 @@ enum Phase {
 #[derive(Debug, Clone)]
 pub struct AnswerReader {
     phase: Phase,
-    buf: Vec<u8>,
-    entries: usize,
-    max_entries: usize,
+    entries: EntryCollector,
 }
 
 impl Default for AnswerReader {
@@ -172,9 +223,7 @@ impl AnswerReader {
     pub fn new(max_entries: usize) -> AnswerReader {
         AnswerReader {
             phase: Phase::First,
-            buf: Vec::new(),
-            entries: 0,
-            max_entries,
+            entries: EntryCollector::new(max_entries),
         }
     }
 
@@ -183,7 +232,7 @@ impl AnswerReader {
     pub fn wanted(&self) -> usize {
         match self.phase {
             Phase::First | Phase::Final => 1,
-            Phase::Entries => HOST_STATE_LEN - self.buf.len(),
+            Phase::Entries => self.entries.missing(),
             Phase::Done => 0,
         }
     }
@@ -215,25 +264,15 @@ impl AnswerReader {
                     }
                 }
                 Phase::Entries => {
-                    let take = (HOST_STATE_LEN - self.buf.len()).min(data.len());
-                    self.buf.extend_from_slice(&data[..take]);
-                    data = &data[take..];
-                    if self.buf.len() == HOST_STATE_LEN {
-                        let entry = HostState::decode(&self.buf)?;
-                        self.buf.clear();
-                        match entry {
-                            Some(h) => {
-                                self.entries += 1;
-                                if self.entries > self.max_entries {
-                                    return Err(HostListError::TooLong(self.max_entries));
-                                }
-                                events.push(AnswerEvent::Host(h));
-                            }
-                            None => {
-                                self.phase = Phase::Final;
-                                events.push(AnswerEvent::EndOfList);
-                            }
+                    let (used, entry) = self.entries.take(data)?;
+                    data = &data[used..];
+                    match entry {
+                        Some(Collected::Host(h)) => events.push(AnswerEvent::Host(h)),
+                        Some(Collected::End) => {
+                            self.phase = Phase::Final;
+                            events.push(AnswerEvent::EndOfList);
                         }
+                        None => {}
                     }
                 }
                 Phase::Final => {

@@ -8,7 +8,7 @@
 
 use crate::codes::{Response, RESP_HOSTLIST};
 use crate::domain::{Domain, DomainError, DOMAIN_FIELD_LEN};
-use crate::hostlist::{HostListError, HostState, HOST_STATE_LEN, TERMINATOR};
+use crate::hostlist::{Collected, EntryCollector, HostListError, HostState, TERMINATOR};
 
 /// `0x61626261` in little-endian: ASCII `abba`.
 pub const SERIAL_MAGIC: [u8; 4] = *b"abba";
@@ -229,9 +229,7 @@ enum AnswerPhase {
 pub struct AnswerReader {
     phase: AnswerPhase,
     scanner: MagicScanner,
-    buf: Vec<u8>,
-    entries: usize,
-    max_entries: usize,
+    entries: EntryCollector,
 }
 
 impl Default for AnswerReader {
@@ -239,9 +237,7 @@ impl Default for AnswerReader {
         AnswerReader {
             phase: AnswerPhase::SeekMagic,
             scanner: MagicScanner::default(),
-            buf: Vec::new(),
-            entries: 0,
-            max_entries: crate::hostlist::AnswerReader::DEFAULT_MAX_ENTRIES,
+            entries: EntryCollector::new(crate::hostlist::AnswerReader::DEFAULT_MAX_ENTRIES),
         }
     }
 }
@@ -284,26 +280,14 @@ impl AnswerReader {
                         events.push(SerialAnswer::Result(Response::from_code(b)));
                     }
                 }
-                AnswerPhase::Entries => {
-                    self.buf.push(b);
-                    if self.buf.len() == HOST_STATE_LEN {
-                        let entry = HostState::decode(&self.buf)?;
-                        self.buf.clear();
-                        match entry {
-                            Some(h) => {
-                                self.entries += 1;
-                                if self.entries > self.max_entries {
-                                    return Err(HostListError::TooLong(self.max_entries).into());
-                                }
-                                events.push(SerialAnswer::Host(h));
-                            }
-                            None => {
-                                self.phase = AnswerPhase::SeekFinalMagic;
-                                events.push(SerialAnswer::EndOfList);
-                            }
-                        }
+                AnswerPhase::Entries => match self.entries.take(&[b])?.1 {
+                    Some(Collected::Host(h)) => events.push(SerialAnswer::Host(h)),
+                    Some(Collected::End) => {
+                        self.phase = AnswerPhase::SeekFinalMagic;
+                        events.push(SerialAnswer::EndOfList);
                     }
-                }
+                    None => {}
+                },
                 AnswerPhase::FinalCode => {
                     self.phase = AnswerPhase::Done;
                     events.push(SerialAnswer::ListResult(Response::from_code(b)));

@@ -63,13 +63,6 @@ pub struct Core {
     pub timeouts: Timeouts,
 }
 
-/// Why a request was not executed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// Text for the log.
-    Reason(&'static str, String),
-}
-
 impl Core {
     /// A core with at most `max_in_flight` requests handled at once.
     pub fn new(dispatcher: Dispatcher, max_in_flight: usize, timeouts: Timeouts) -> Core {

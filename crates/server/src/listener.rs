@@ -117,7 +117,7 @@ async fn call_back(
     to: SocketAddr,
 ) {
     let peer = to.to_string();
-    let stream = match tokio::time::timeout(core.timeouts.connect, TcpStream::connect(to)).await {
+    let mut stream = match tokio::time::timeout(core.timeouts.connect, TcpStream::connect(to)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             core.abandon(&id);
@@ -131,7 +131,6 @@ async fn call_back(
         }
     };
     let _ = stream.set_nodelay(true);
-    let mut stream = stream;
     let src = requester_id(to.ip());
     core.serve(listener, req, &src, &peer, &mut stream).await;
 }

@@ -10,8 +10,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 pub fn interface_index(name: &str) -> io::Result<u32> {
     let c = std::ffi::CString::new(name)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in interface name"))?;
-    // SAFETY-free: if_nametoindex only reads the string.
-    let idx = unsafe_free_if_nametoindex(&c);
+    let idx = if_nametoindex(&c);
     if idx == 0 {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
@@ -22,7 +21,7 @@ pub fn interface_index(name: &str) -> io::Result<u32> {
 }
 
 #[allow(unsafe_code)]
-fn unsafe_free_if_nametoindex(name: &std::ffi::CStr) -> u32 {
+fn if_nametoindex(name: &std::ffi::CStr) -> u32 {
     // SAFETY: `name` is a valid NUL-terminated string for the whole call.
     unsafe { libc::if_nametoindex(name.as_ptr()) }
 }
