@@ -17,6 +17,10 @@ PKGS=(
     iproute2 procps tcpdump tshark socat python3 libxml2-utils
     # metadata.rng for agent metadata validation, pcs to read it as users' tools do
     fence-agents pcs pacemaker-cli-utils
+    # a real libvirtd with tiny QEMU (TCG) guests, and a one-node cluster for
+    # the end-to-end Pacemaker test
+    libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86
+    corosync pacemaker
 )
 
 missing=()

@@ -31,6 +31,13 @@ pub enum Need {
     Python,
     /// The shared harness scripts (`fvclient.py`, `start-c-daemon.sh`).
     Harness,
+    /// A real libvirtd and QEMU (Debian libvirt-daemon-system,
+    /// libvirt-daemon-driver-qemu, qemu-system-x86) and the harness's
+    /// `start-libvirtd.sh`.
+    Qemu,
+    /// corosync and Pacemaker (Debian corosync, pacemaker) with
+    /// `stonith_admin`, for the end-to-end cluster test.
+    Pacemaker,
     /// A file that a build should have made (e.g. our agents, which cargo
     /// builds only for `cargo test --workspace` or `cargo build`).
     Built(PathBuf),
@@ -75,6 +82,24 @@ pub fn prerequisites(needs: &[Need]) -> bool {
                 for f in ["fvclient.py", "start-c-daemon.sh"] {
                     if !dir.join(f).exists() {
                         missing.push(format!("{} (the shared test harness)", dir.join(f).display()));
+                    }
+                }
+            }
+            Need::Qemu => {
+                for p in ["/usr/sbin/libvirtd", "/usr/sbin/virtlogd", "/usr/bin/qemu-system-x86_64"] {
+                    if !Path::new(p).exists() {
+                        missing.push(format!("{p} (scripts/install-deps.sh installs it)"));
+                    }
+                }
+                let script = harness_dir().join("start-libvirtd.sh");
+                if !script.exists() {
+                    missing.push(format!("{} (the shared test harness)", script.display()));
+                }
+            }
+            Need::Pacemaker => {
+                for p in ["/usr/sbin/corosync", "/usr/sbin/pacemakerd", "/usr/sbin/stonith_admin"] {
+                    if !Path::new(p).exists() {
+                        missing.push(format!("{p} (scripts/install-deps.sh installs it)"));
                     }
                 }
             }
