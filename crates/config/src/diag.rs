@@ -482,7 +482,11 @@ pub enum WarningKind {
         listener: &'static str,
     },
     /// The serial listener runs and there are no groups.
-    SerialWithoutGroups,
+    SerialWithoutGroups {
+        /// Whether `unrestricted` opens it up (classic behaviour) or the
+        /// listener refuses everything.
+        unrestricted: bool,
+    },
     /// A group with neither `uuid` nor `ip`.
     EmptyGroup {
         /// Its label.
@@ -527,7 +531,7 @@ impl WarningKind {
             | WarningKind::DuplicateKey { .. }
             | WarningKind::NoBackendUri { .. }
             | WarningKind::NoAuthentication { .. }
-            | WarningKind::SerialWithoutGroups
+            | WarningKind::SerialWithoutGroups { .. }
             | WarningKind::EmptyGroup { .. }
             | WarningKind::LongGroupEntry { .. }
             | WarningKind::BlockValueIgnored { .. }
@@ -613,9 +617,14 @@ impl fmt::Display for WarningKind {
                 "the {listener} listener accepts requests without any authentication (hash and auth are \
                  both none)"
             ),
-            WarningKind::SerialWithoutGroups => f.write_str(
-                "the serial listener has no authentication and there are no groups: every guest with a \
-                 fence socket can fence every VM on this host; add a groups block",
+            WarningKind::SerialWithoutGroups { unrestricted: true } => f.write_str(
+                "the serial listener has no authentication, there are no groups and `unrestricted` is \
+                 set: every guest with a fence socket can fence every VM on this host; add a groups block",
+            ),
+            WarningKind::SerialWithoutGroups { unrestricted: false } => f.write_str(
+                "the serial listener has no authentication and there are no groups, so it refuses every \
+                 request (the classic daemon would let any guest fence every VM); add a groups block, or \
+                 set unrestricted = \"1\" in listeners/serial to accept that risk",
             ),
             WarningKind::EmptyGroup { label, ignored_by_classic } => {
                 write!(f, "group `{label}` has no `uuid` and no `ip` and is skipped")?;

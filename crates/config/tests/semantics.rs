@@ -437,7 +437,7 @@ fn serial_listener_notes() {
     assert_eq!(
         warnings(&c),
         vec![
-            (Some(3), WarningKind::SerialWithoutGroups),
+            (Some(3), WarningKind::SerialWithoutGroups { unrestricted: false }),
             (
                 Some(4),
                 WarningKind::NumericSerialMode {
@@ -448,6 +448,33 @@ fn serial_listener_notes() {
             (Some(5), WarningKind::SerialKeyFileIgnored),
         ]
     );
+}
+
+#[test]
+fn serial_unrestricted_is_explicit() {
+    let text = |v: &str| {
+        format!(
+            "fence_virtd {{ listener = \"serial\"; backend = \"libvirt\"; }}\n\
+             listeners {{ serial {{ unrestricted = \"{v}\"; }} }}\n\
+             backends {{ libvirt {{ uri = \"x\"; }} }}\n"
+        )
+    };
+    let open = config(&text("1"));
+    let ListenerSettings::Serial(s) = &open.listeners[0] else {
+        panic!("serial expected")
+    };
+    assert!(s.unrestricted);
+    assert_eq!(
+        warnings(&open),
+        vec![(Some(2), WarningKind::SerialWithoutGroups { unrestricted: true })]
+    );
+    let closed = config(&text("0"));
+    let ListenerSettings::Serial(s) = &closed.listeners[0] else {
+        panic!("serial expected")
+    };
+    assert!(!s.unrestricted);
+    let bad = vmfence_config::parse_config(&text("yes"), Path::new("t.conf"));
+    assert!(bad.is_err(), "a word is not a number: {bad:?}");
 }
 
 #[test]

@@ -101,7 +101,7 @@ const VSOCK: Schema = Schema {
     repeat_blocks: &[],
 };
 const SERIAL: Schema = Schema {
-    keys: &["uri", "path", "mode", "key_file"],
+    keys: &["uri", "path", "mode", "key_file", "unrestricted"],
     list_keys: &[],
     numbered: None,
     blocks: &[],
@@ -245,12 +245,15 @@ impl Builder {
                     });
                 }
             }
-            if listener.kind() == ListenerKind::Serial && groups.is_empty() {
-                let at = listener.at().clone();
-                self.warnings.push(Warning {
-                    at,
-                    kind: WarningKind::SerialWithoutGroups,
-                });
+            if let ListenerSettings::Serial(serial) = listener {
+                if groups.is_empty() {
+                    self.warnings.push(Warning {
+                        at: serial.at.clone(),
+                        kind: WarningKind::SerialWithoutGroups {
+                            unrestricted: serial.unrestricted,
+                        },
+                    });
+                }
             }
         }
 
@@ -608,7 +611,16 @@ impl Builder {
                 let uri = get("uri").map(|a| a.value.clone());
                 let path = get("path").map(|a| PathBuf::from(&a.value));
                 let mode = get("mode").and_then(|a| self.serial_mode(a)).unwrap_or_default();
-                ListenerSettings::Serial(SerialSettings { uri, path, mode, at })
+                let unrestricted = get("unrestricted")
+                    .and_then(|a| self.number(a, "unrestricted"))
+                    .is_some_and(|n| n != 0);
+                ListenerSettings::Serial(SerialSettings {
+                    uri,
+                    path,
+                    mode,
+                    unrestricted,
+                    at,
+                })
             }
         }
     }

@@ -351,6 +351,11 @@ pub struct SerialSettings {
     pub path: Option<PathBuf>,
     /// `mode`.
     pub mode: SerialMode,
+    /// `unrestricted = "1"`: with no `groups`, every guest may act on every
+    /// VM, as in the classic daemon. Without it (the default), a serial
+    /// listener with no `groups` refuses every request: the transport has
+    /// no key, so the groups are the only control there is.
+    pub unrestricted: bool,
     /// The block (or the `listener` key).
     pub at: Location,
 }
