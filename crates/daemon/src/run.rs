@@ -284,8 +284,7 @@ impl PidFile {
     fn create(path: &Path) -> anyhow::Result<PidFile> {
         if let Ok(text) = std::fs::read_to_string(path) {
             if let Ok(pid) = text.trim().parse::<u32>() {
-                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-                if pid != std::process::id() && comm.trim() == "fence_virtd" {
+                if pid != std::process::id() && is_live_fence_virtd(pid) {
                     bail!(
                         "fence_virtd is already running with pid {pid} (pid file {})",
                         path.display()
@@ -302,5 +301,97 @@ impl PidFile {
 impl Drop for PidFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Whether `pid` is a running process named `fence_virtd`. A zombie (an
+/// exited daemon its parent has not reaped yet) still has its name in
+/// `/proc/PID/comm` but runs no more: it does not count.
+fn is_live_fence_virtd(pid: u32) -> bool {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    comm.trim() == "fence_virtd" && !matches!(process_state(pid), None | Some('Z' | 'X' | 'x'))
+}
+
+/// The state letter of `/proc/PID/stat` (`R`, `S`, `Z`, ...), `None` when
+/// there is no such process. The name field may hold spaces and
+/// parentheses: the state is the first word after the last `)`.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Start `program args` under the name `fence_virtd` (a symlink: the
+    /// kernel names a process after the path it was started from).
+    fn as_fence_virtd(dir: &Path, program: &str, args: &[&str]) -> Child {
+        let link = dir.join("fence_virtd");
+        std::os::unix::fs::symlink(program, &link).unwrap();
+        Command::new(&link)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn state_letter_of_this_process() {
+        // The main thread: running, or waiting for the test threads.
+        let state = process_state(std::process::id());
+        assert!(matches!(state, Some('R' | 'S')), "{state:?}");
+        assert_eq!(process_state(u32::MAX), None);
+    }
+
+    #[test]
+    fn pid_file_of_a_live_fence_virtd_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = as_fence_virtd(dir.path(), "/bin/sleep", &["30"]);
+        let pid = child.id();
+        wait_for("the child to be named fence_virtd", || is_live_fence_virtd(pid));
+        let path = dir.path().join("fence_virtd.pid");
+        std::fs::write(&path, format!("{pid}\n")).unwrap();
+        let refused = PidFile::create(&path).err().map(|e| e.to_string());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let refused = refused.expect("a live fence_virtd's pid file was taken over");
+        assert!(refused.contains(&format!("already running with pid {pid}")), "{refused}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{pid}\n"));
+    }
+
+    #[test]
+    fn pid_file_of_a_zombie_fence_virtd_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = as_fence_virtd(dir.path(), "/bin/true", &[]);
+        let pid = child.id();
+        // Not reaped yet: a zombie that still has its name.
+        wait_for("the child to become a zombie", || process_state(pid) == Some('Z'));
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        assert_eq!(comm.trim(), "fence_virtd");
+        let path = dir.path().join("fence_virtd.pid");
+        std::fs::write(&path, format!("{pid}\n")).unwrap();
+        let taken = PidFile::create(&path);
+        child.wait().unwrap();
+        let pid_file = taken.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}\n", std::process::id())
+        );
+        drop(pid_file);
+        assert!(!path.exists(), "the pid file is removed when dropped");
     }
 }
