@@ -26,7 +26,10 @@ use vmfence_proto::FenceRequest;
 
 use crate::log::Log;
 use crate::net::mcast::{fence_multicast, McastTarget};
+use crate::net::serial::fence_serial;
 use crate::net::tcp::fence_tcp;
+use crate::net::vmchannel::fence_vmchannel;
+use crate::net::vsock::fence_vsock;
 use crate::net::{random_seqno, Answer, Security};
 use crate::outcome::{finish, host_line, AgentError, Outcome};
 use crate::settings::{Action, Settings, Transport};
@@ -145,17 +148,9 @@ where
             fence_multicast(target, &req, sec, deadline, log)?
         }
         Transport::Tcp(host) => fence_tcp(&host, s.port, &req, sec, deadline, log)?,
-        Transport::Vsock(_) => return Err(AgentError::NotImplemented("the vsock transport (-S, vsock=)")),
-        Transport::Serial(_) => {
-            return Err(AgentError::NotImplemented(
-                "the serial transport (-D, serial_device=)",
-            ))
-        }
-        Transport::VmChannel(_) => {
-            return Err(AgentError::NotImplemented(
-                "the VMChannel transport (fence_virt without -T or -S; use -T ADDRESS for TCP)",
-            ))
-        }
+        Transport::Vsock(cid) => fence_vsock(cid, s.port, &req, sec, deadline, log)?,
+        Transport::Serial { device, params } => fence_serial(&device, params, &req, deadline, log)?,
+        Transport::VmChannel(address) => fence_vmchannel(&address, s.port, &req, deadline, log)?,
     };
     match answer {
         Answer::Result(r) => {

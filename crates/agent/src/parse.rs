@@ -62,6 +62,9 @@ where
     S: Into<OsString>,
 {
     let mut found: Vec<(&'static OptSpec, Option<String>)> = Vec::new();
+    // A bare option with an optional value (`-S`), as the user spelled it:
+    // a word right after it is refused with a pointed message.
+    let mut bare_optional: Option<(String, &'static OptSpec)> = None;
     let mut args = args.into_iter().map(Into::into);
     let next_string = |args: &mut dyn Iterator<Item = OsString>| -> Result<Option<String>, ArgError> {
         args.next()
@@ -72,6 +75,7 @@ where
             .transpose()
     };
     while let Some(arg) = next_string(&mut args)? {
+        let after_bare_optional = bare_optional.take();
         if arg == "--" {
             if let Some(stray) = next_string(&mut args)? {
                 return Err(ArgError::StrayArgument(stray));
@@ -88,7 +92,13 @@ where
                 Arg::Flag if attached.is_some() => {
                     return Err(ArgError::UnexpectedValue(format!("--{name}")))
                 }
-                Arg::Flag | Arg::Optional => attached,
+                Arg::Flag => attached,
+                Arg::Optional => {
+                    if attached.is_none() {
+                        bare_optional = Some((format!("--{name}"), opt));
+                    }
+                    attached
+                }
                 Arg::Required => match attached {
                     Some(v) => Some(v),
                     None => Some(
@@ -104,6 +114,9 @@ where
                 match opt.arg {
                     Arg::Flag => found.push((opt, None)),
                     Arg::Optional => {
+                        if rest.is_empty() {
+                            bare_optional = Some((format!("-{c}"), opt));
+                        }
                         found.push((opt, Some(rest.to_owned()).filter(|r| !r.is_empty())));
                         break;
                     }
@@ -118,6 +131,12 @@ where
                     }
                 }
             }
+        } else if let Some((option, opt)) = after_bare_optional {
+            return Err(ArgError::DetachedValue {
+                option,
+                long: format!("--{}", opt.long()),
+                value: arg,
+            });
         } else {
             return Err(ArgError::StrayArgument(arg));
         }
@@ -331,8 +350,28 @@ mod tests {
         assert_eq!(argv(Binary::Virt, &["-S"]).unwrap().vsock, Some(2));
         assert_eq!(argv(Binary::Virt, &["-S7"]).unwrap().vsock, Some(7));
         assert_eq!(argv(Binary::Virt, &["--vsock=9"]).unwrap().vsock, Some(9));
+        // The classic agent took `-S 3` as CID 2 plus an ignored word.
+        let err = argv(Binary::Virt, &["-S", "3"]).unwrap_err();
+        assert_eq!(
+            err,
+            ArgError::DetachedValue {
+                option: "-S".into(),
+                long: "--vsock".into(),
+                value: "3".into()
+            }
+        );
+        assert!(err.to_string().contains("-S3 or --vsock=3"), "{err}");
         assert!(matches!(
-            argv(Binary::Virt, &["-S", "3"]),
+            argv(Binary::Virt, &["--vsock", "3"]),
+            Err(ArgError::DetachedValue { .. })
+        ));
+        assert!(matches!(
+            argv(Binary::Virt, &["-dS", "3"]),
+            Err(ArgError::DetachedValue { .. })
+        ));
+        assert_eq!(argv(Binary::Virt, &["-S", "-d"]).unwrap().vsock, Some(2));
+        assert!(matches!(
+            argv(Binary::Virt, &["-S3", "4"]),
             Err(ArgError::StrayArgument(_))
         ));
         assert!(matches!(

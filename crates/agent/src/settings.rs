@@ -4,8 +4,11 @@
 //! The parsers in [`crate::parse`] find *which* option a word or a line
 //! names; [`Settings::apply`] turns its text into a typed value, and
 //! [`Settings::check`] makes the cross-option checks (target present,
-//! address and family agree). Nothing here reads the process environment.
+//! address and family agree). [`Settings::transport`] picks `fence_virt`'s
+//! transport the way the classic agent does. Nothing here reads the process
+//! environment.
 
+use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -119,7 +122,8 @@ pub enum Family {
     V6,
 }
 
-/// Which transport `fence_virt` uses, decided by the options present.
+/// Which transport `fence_virt` uses, decided by the options present
+/// (see [`Settings::transport`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transport {
     /// `fence_xvm`: multicast (or unicast UDP) with a TCP call back.
@@ -132,9 +136,129 @@ pub enum Transport {
     /// `-S`: vsock to this CID.
     Vsock(u32),
     /// `-D`: a serial device.
-    Serial(String),
-    /// The default of `fence_virt`: VMChannel TCP to this address.
+    Serial {
+        /// The device path.
+        device: String,
+        /// Line settings (`-P`).
+        params: SerialParams,
+    },
+    /// The default of `fence_virt`: VMChannel, TCP to this address (QEMU's
+    /// guest forwarding), speaking the serial protocol.
     VmChannel(String),
+}
+
+impl Transport {
+    /// Whether the transport signs requests and runs the challenge-response
+    /// (and so needs the key). Serial and VMChannel carry no key at all: the
+    /// daemon knows the requester by the socket the bytes came in on.
+    pub fn uses_key(&self) -> bool {
+        !matches!(self, Transport::Serial { .. } | Transport::VmChannel(_))
+    }
+}
+
+/// Parity of a serial line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parity {
+    /// `N`.
+    None,
+    /// `E`.
+    Even,
+    /// `O`.
+    Odd,
+}
+
+/// Serial line settings, `-P SPEED[,XYZ]` (e.g. `115200,8N1`): the speed
+/// and, in any order, the data bits (5-8), the parity (`N`, `E` or `O`, any
+/// case) and the stop bits (1 or 2). Without the `,XYZ` part: 8N1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SerialParams {
+    /// Bits per second, one of [`SerialParams::SPEEDS`].
+    pub speed: u32,
+    /// 5, 6, 7 or 8.
+    pub data_bits: u8,
+    /// Parity.
+    pub parity: Parity,
+    /// 1 or 2.
+    pub stop_bits: u8,
+}
+
+impl SerialParams {
+    /// The default, as the classic agent and its metadata have it.
+    pub const DEFAULT: SerialParams = SerialParams {
+        speed: 115_200,
+        data_bits: 8,
+        parity: Parity::None,
+        stop_bits: 1,
+    };
+
+    /// The speeds accepted: the classic agent's (2400, 9600 … 115200) plus
+    /// 4800, the one standard rate in that range it left out.
+    pub const SPEEDS: [u32; 7] = [2400, 4800, 9600, 19_200, 38_400, 57_600, 115_200];
+
+    /// Parse `SPEED[,XYZ]`; the error says what is expected.
+    pub fn parse(text: &str) -> Result<SerialParams, String> {
+        let (speed, bits) = match text.split_once(',') {
+            Some((s, b)) => (s.trim(), Some(b.trim())),
+            None => (text.trim(), None),
+        };
+        let speed = speed
+            .parse::<u32>()
+            .ok()
+            .filter(|s| SerialParams::SPEEDS.contains(s))
+            .ok_or_else(|| {
+                let list: Vec<String> = SerialParams::SPEEDS.iter().map(u32::to_string).collect();
+                format!("expected SPEED[,XYZ] with SPEED one of {}", list.join(", "))
+            })?;
+        let mut p = SerialParams {
+            speed,
+            ..SerialParams::DEFAULT
+        };
+        let Some(bits) = bits else { return Ok(p) };
+        let what = "after the comma expected three characters, in any order: data bits 5-8,                     parity N, E or O, stop bits 1 or 2 (e.g. 8N1)";
+        if bits.chars().count() != 3 {
+            return Err(what.to_owned());
+        }
+        let (mut data, mut parity, mut stop) = (None, None, None);
+        for c in bits.chars() {
+            let slot_was_empty = match c {
+                '5'..='8' => data.replace(c as u8 - b'0').is_none(),
+                'n' | 'N' => parity.replace(Parity::None).is_none(),
+                'e' | 'E' => parity.replace(Parity::Even).is_none(),
+                'o' | 'O' => parity.replace(Parity::Odd).is_none(),
+                '1' | '2' => stop.replace(c as u8 - b'0').is_none(),
+                _ => false,
+            };
+            if !slot_was_empty {
+                return Err(what.to_owned());
+            }
+        }
+        match (data, parity, stop) {
+            (Some(d), Some(par), Some(st)) => {
+                p.data_bits = d;
+                p.parity = par;
+                p.stop_bits = st;
+                Ok(p)
+            }
+            _ => Err(what.to_owned()),
+        }
+    }
+}
+
+impl Default for SerialParams {
+    fn default() -> Self {
+        SerialParams::DEFAULT
+    }
+}
+
+impl fmt::Display for SerialParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parity = match self.parity {
+            Parity::None => 'N',
+            Parity::Even => 'E',
+            Parity::Odd => 'O',
+        };
+        write!(f, "{},{}{parity}{}", self.speed, self.data_bits, self.stop_bits)
+    }
 }
 
 /// Something in the options is wrong.
@@ -152,6 +276,20 @@ pub enum ArgError {
     /// A command-line word that is not an option.
     #[error("unexpected argument '{0}' (options take their value as -o VALUE or -oVALUE)")]
     StrayArgument(String),
+    /// A word after an option whose value is optional and must be attached
+    /// (`-S 3`: the classic agent silently took CID 2 and ignored the 3).
+    #[error(
+        "unexpected argument '{value}' after {option}: its value must be attached ({option}{value} \
+         or {long}={value}); a bare {option} means the default"
+    )]
+    DetachedValue {
+        /// The option as given, e.g. `-S`.
+        option: String,
+        /// Its long form, e.g. `--vsock`.
+        long: String,
+        /// The word that followed it.
+        value: String,
+    },
     /// A command-line argument that is not UTF-8.
     #[error("argument is not valid UTF-8: {0}")]
     NotUtf8(String),
@@ -219,7 +357,7 @@ pub struct Settings {
     /// `-D`.
     pub serial_device: Option<String>,
     /// `-P`.
-    pub serial_params: String,
+    pub serial_params: SerialParams,
     /// `-A`.
     pub channel_address: String,
     /// `-h` was given.
@@ -251,7 +389,7 @@ impl Settings {
             ipaddr: None,
             vsock: None,
             serial_device: None,
-            serial_params: "115200,8N1".to_owned(),
+            serial_params: SerialParams::DEFAULT,
             channel_address: "10.0.2.179".to_owned(),
             help: false,
             version: false,
@@ -312,7 +450,10 @@ impl Settings {
                 self.multicast_address = Some(addr);
             }
             Field::SerialDevice => self.serial_device = Some(non_empty(need()?, bad)?.to_owned()),
-            Field::SerialParams => self.serial_params = non_empty(need()?, bad)?.to_owned(),
+            Field::SerialParams => {
+                let v = need()?;
+                self.serial_params = SerialParams::parse(v).map_err(|reason| bad(v, &reason))?;
+            }
             Field::ChannelAddress => self.channel_address = non_empty(need()?, bad)?.to_owned(),
             Field::IpAddr => self.ipaddr = Some(non_empty(need()?, bad)?.to_owned()),
             Field::Vsock => {
@@ -410,7 +551,9 @@ impl Settings {
         }
     }
 
-    /// The transport the options select.
+    /// The transport the options select. For `fence_virt` the precedence
+    /// is the classic one: a vsock CID wins, then a TCP address, then a
+    /// serial device; with none of them, VMChannel to `channel_address`.
     pub fn transport(&self) -> Result<Transport, ArgError> {
         Ok(match self.binary {
             Binary::Xvm => Transport::Multicast {
@@ -419,15 +562,20 @@ impl Settings {
             Binary::Virt => match (self.vsock, &self.ipaddr, &self.serial_device) {
                 (Some(cid), _, _) => Transport::Vsock(cid),
                 (None, Some(host), _) => Transport::Tcp(host.clone()),
-                (None, None, Some(dev)) => Transport::Serial(dev.clone()),
+                (None, None, Some(dev)) => Transport::Serial {
+                    device: dev.clone(),
+                    params: self.serial_params,
+                },
                 (None, None, None) => Transport::VmChannel(self.channel_address.clone()),
             },
         })
     }
 
-    /// Whether a key is needed (any digest other than `none`).
+    /// Whether a key is needed: the transport uses one and some digest is
+    /// not `none`.
     pub fn needs_key(&self) -> bool {
-        self.hash != HashType::None || self.auth != HashType::None
+        let keyless = self.transport().is_ok_and(|t| !t.uses_key());
+        !keyless && (self.hash != HashType::None || self.auth != HashType::None)
     }
 }
 
@@ -469,6 +617,8 @@ pub fn parse_number(v: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use super::*;
 
     #[test]
@@ -514,11 +664,89 @@ mod tests {
     fn fence_virt_transport_choice() {
         let mut s = Settings::new(Binary::Virt);
         assert_eq!(s.transport(), Ok(Transport::VmChannel("10.0.2.179".into())));
+        assert!(!s.needs_key(), "VMChannel carries no key");
         s.serial_device = Some("/dev/ttyS1".into());
-        assert_eq!(s.transport(), Ok(Transport::Serial("/dev/ttyS1".into())));
+        let serial = Transport::Serial {
+            device: "/dev/ttyS1".into(),
+            params: SerialParams::DEFAULT,
+        };
+        assert_eq!(s.transport(), Ok(serial.clone()));
+        assert!(!s.needs_key(), "serial carries no key");
         s.ipaddr = Some("host".into());
         assert_eq!(s.transport(), Ok(Transport::Tcp("host".into())));
+        assert!(s.needs_key());
         s.vsock = Some(2);
-        assert_eq!(s.transport(), Ok(Transport::Vsock(2)));
+        assert_eq!(s.transport(), Ok(Transport::Vsock(2)), "vsock wins over TCP");
+        assert!(s.needs_key());
+        s.ipaddr = None;
+        assert_eq!(s.transport(), Ok(Transport::Vsock(2)), "vsock wins over a device");
+        s.vsock = None;
+        assert_eq!(s.transport(), Ok(serial), "a device without -T/-S is serial");
+        s.hash = HashType::None;
+        s.auth = HashType::None;
+        s.ipaddr = Some("host".into());
+        assert!(!s.needs_key(), "TCP with both digests none");
+        let x = Settings::new(Binary::Xvm);
+        assert!(x.needs_key());
+        assert!(x.transport().unwrap().uses_key());
+    }
+
+    #[test]
+    fn serial_params_forms() {
+        let p = |t: &str| SerialParams::parse(t);
+        assert_eq!(p("115200,8N1"), Ok(SerialParams::DEFAULT));
+        assert_eq!(p("115200"), Ok(SerialParams::DEFAULT));
+        assert_eq!(
+            p("9600,7e2"),
+            Ok(SerialParams {
+                speed: 9600,
+                data_bits: 7,
+                parity: Parity::Even,
+                stop_bits: 2
+            })
+        );
+        assert_eq!(
+            p("2400,O15"),
+            Ok(SerialParams {
+                speed: 2400,
+                data_bits: 5,
+                parity: Parity::Odd,
+                stop_bits: 1
+            })
+        );
+        assert_eq!(p(" 4800 , 1n6 ").map(|s| s.to_string()), Ok("4800,6N1".into()));
+        for speed in SerialParams::SPEEDS {
+            assert_eq!(p(&speed.to_string()).map(|s| s.speed), Ok(speed));
+        }
+        for bad in [
+            "",
+            "300",
+            "1200",
+            "230400",
+            "115200,",
+            "115200,8N",
+            "115200,8N11",
+            "115200,88N",
+            "115200,8NE",
+            "115200,912",
+            "115200,4N1",
+            "115200,8N3",
+            "115200,8X1",
+            "fast",
+            "115200;8N1",
+            "-9600",
+            "0x2580",
+        ] {
+            assert!(p(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(SerialParams::DEFAULT.to_string(), "115200,8N1");
+        let mut s = Settings::new(Binary::Virt);
+        let opt = crate::table::by_key(Binary::Virt, "serial_params").unwrap();
+        assert!(s.apply(opt, Some("57600,8e1"), true).is_ok());
+        assert_eq!(s.serial_params.to_string(), "57600,8E1");
+        let err = s.apply(opt, Some("57600,8e"), true).unwrap_err().to_string();
+        assert!(err.contains("serial_params") && err.contains("8N1"), "{err}");
+        let err = s.apply(opt, Some("300"), false).unwrap_err().to_string();
+        assert!(err.contains("115200"), "{err}");
     }
 }

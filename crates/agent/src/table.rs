@@ -38,10 +38,11 @@ impl Binary {
                  they hold the shared key, and the daemon reports the outcome."
             }
             Binary::Virt => {
-                "fence_virt is a Power Fencing agent for virtual machines. It sends a signed \
-                 request to a fence_virtd daemon over TCP (ipaddr), vsock, a serial port or a \
-                 VMChannel, both sides prove they hold the shared key, and the daemon reports \
-                 the outcome."
+                "fence_virt is a Power Fencing agent for virtual machines. It sends a request \
+                 to a fence_virtd daemon over TCP (ipaddr) or vsock, signed and followed by a \
+                 challenge-response with the shared key, or without a key over a serial port \
+                 (serial_device) or VMChannel (the default), where the daemon knows the VM by \
+                 the line the request came on. The daemon reports the outcome."
             }
         }
     }
@@ -288,8 +289,11 @@ pub const OPTIONS: &[OptSpec] = &[
         short: Some('D'),
         field: Field::SerialDevice,
         placeholder: "device",
-        default: Some("/dev/ttyS1"),
-        description: "Serial device to the host; without it the VMChannel address is used",
+        // No default: without it the agent uses VMChannel (the classic
+        // metadata advertised /dev/ttyS1, which was never used by default).
+        default: None,
+        description: "Serial device to the host, e.g. /dev/ttyS1; setting it selects the serial \
+                      transport (unless ipaddr or vsock is set); without it VMChannel is used",
         xvm: false,
         ..BASE
     },
@@ -299,7 +303,8 @@ pub const OPTIONS: &[OptSpec] = &[
         field: Field::SerialParams,
         placeholder: "params",
         default: Some("115200,8N1"),
-        description: "Serial line parameters",
+        description: "Serial line settings SPEED[,XYZ]: speed 2400 to 115200, data bits 5-8, \
+                      parity N/E/O, stop bits 1 or 2",
         xvm: false,
         ..BASE
     },
@@ -309,7 +314,8 @@ pub const OPTIONS: &[OptSpec] = &[
         field: Field::ChannelAddress,
         placeholder: "address",
         default: Some("10.0.2.179"),
-        description: "VMChannel address of the host",
+        description: "VMChannel address (the guestfwd address of the VM's fence channel), used \
+                      when none of ipaddr, vsock and serial_device is set",
         xvm: false,
         ..BASE
     },
@@ -432,8 +438,8 @@ pub const OPTIONS: &[OptSpec] = &[
         placeholder: "cid",
         content: Content::Integer,
         default: Some("2"),
-        description: "vsock CID of the daemon (2 when bare); setting it selects the vsock \
-                      transport",
+        description: "vsock CID of the daemon (2, the host, when bare; on the command line \
+                      attached: -S3); setting it selects the vsock transport, even with ipaddr",
         xvm: false,
         ..BASE
     },

@@ -146,10 +146,10 @@ fn classic(bin: &str) -> (Params, Vec<String>) {
         m.insert("retrans".into(), p("-r", "string", "20", "0", "", ""));
         m.insert("use_uuid".into(), p("-u", "string", "0", "0", "", ""));
     } else {
-        m.insert(
-            "serial_device".into(),
-            p("-D", "string", "/dev/ttyS1", "0", "", ""),
-        );
+        // The classic metadata says default="/dev/ttyS1", but without the
+        // option the classic agent uses VMChannel (spec §7.3 item 2): ours
+        // advertises no default.
+        m.insert("serial_device".into(), p("-D", "string", "", "0", "", ""));
         m.insert(
             "serial_params".into(),
             p("-P", "string", "115200,8N1", "0", "", ""),
@@ -332,27 +332,86 @@ fn stdin_mode_and_notes() {
     );
 }
 
+/// Transport failures that need no peer: a device that is missing or no
+/// device, a refused VMChannel connection, bad serial settings, `-S 3`.
+/// vsock is only ever validated here, never connected (the test machine's
+/// CID 2 is a real host).
 #[test]
-fn fence_virt_transports_not_built_yet_fail_clearly() {
+fn fence_virt_transport_errors_are_clear() {
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("k");
-    std::fs::write(&key, b"k").unwrap();
-    let k = key.to_str().unwrap();
+    let missing_key = dir.path().join("no.key");
+    let nk = missing_key.to_str().unwrap();
+    let plain = dir.path().join("plain");
+    std::fs::write(&plain, b"x").unwrap();
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let nodev = dir.path().join("ttyS9");
     for (args, needle) in [
-        (&["-o", "status", "-n", "vm", "-k", k][..], "VMChannel"),
         (
-            &["-o", "status", "-n", "vm", "-k", k, "-D", "/dev/null"][..],
-            "serial",
+            &[
+                "-o",
+                "status",
+                "-n",
+                "vm",
+                "-D",
+                nodev.to_str().unwrap(),
+                "-t",
+                "2",
+            ][..],
+            "cannot open serial device",
         ),
-        (&["-o", "status", "-n", "vm", "-k", k, "-S3"][..], "vsock"),
+        (
+            &["-o", "status", "-n", "vm", "-D", plain.to_str().unwrap()][..],
+            "not a character device",
+        ),
+        (
+            &["-o", "status", "-n", "vm", "-A", "127.0.0.1", "-p", &closed_port][..],
+            "cannot connect to the VMChannel address 127.0.0.1:",
+        ),
+        (
+            &["-o", "status", "-n", "vm", "-D", "/dev/null", "-t", "2"][..],
+            "closed the line",
+        ),
+        (&["-o", "validate-all", "-P", "300,8N1"][..], "-P/serial_params"),
+        (&["-o", "validate-all", "-P", "9600,8X1"][..], "8N1"),
+        (&["-o", "status", "-n", "vm", "-S", "3"][..], "-S3 or --vsock=3"),
+        (&["-o", "validate-all", "-S1"][..], "CID"),
+        // A missing key matters for the keyed transports only.
+        (
+            &["-o", "validate-all", "-S3", "-k", nk][..],
+            "cannot read key file",
+        ),
+        (
+            &["-o", "validate-all", "-T", "h", "-k", nk][..],
+            "cannot read key file",
+        ),
     ] {
         let o = agent(VIRT, args, None);
-        assert_eq!(o.code, 1, "{args:?}");
-        assert!(
-            o.stderr.contains("not implemented yet") && o.stderr.contains(needle),
-            "{}",
-            o.stderr
-        );
+        assert_eq!(o.code, 1, "{args:?}: {}", o.stderr);
+        assert!(o.stdout.is_empty(), "{args:?}");
+        assert!(o.stderr.contains(needle), "{args:?}: {}", o.stderr);
+    }
+    // Serial and VMChannel carry no key: a missing key file is no error.
+    for args in [
+        &["-o", "validate-all", "-k", nk][..],
+        &[
+            "-o",
+            "validate-all",
+            "-D",
+            "/dev/ttyS1",
+            "-k",
+            nk,
+            "-P",
+            "9600,7e2",
+        ][..],
+        &["-o", "validate-all", "-S3", "-c", "none", "-C", "none", "-k", nk][..],
+    ] {
+        let o = agent(VIRT, args, None);
+        assert_eq!(o.code, 0, "{args:?}: {}", o.stderr);
     }
 }
 

@@ -1,11 +1,12 @@
-//! The conversation on an established TCP stream, the same for the
-//! multicast call back and for `-T`: the agent challenges the daemon, answers
-//! the daemon's challenge, then reads one result byte or a host list.
-//! Every read and write is bounded by the caller's deadline.
+//! The conversation on an established stream, the same for the multicast
+//! call back, `-T` (TCP) and `-S` (vsock): the agent challenges the daemon,
+//! answers the daemon's challenge, then reads one result byte or a host
+//! list. Every read and write is bounded by the caller's deadline.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::time::Instant;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
 
 use vmfence_proto::{
     AnswerEvent, AnswerReader, AuthError, Handshake, HashType, HostListError, HostState, Response, Role,
@@ -14,6 +15,42 @@ use vmfence_proto::{
 
 use super::{random_bytes, remaining, Security};
 use crate::log::Log;
+
+/// A connected stream the conversation can run on: TCP, vsock, or (in
+/// tests) one end of a Unix socket pair.
+pub trait Stream: Read + Write {
+    /// Bound the next reads (`None`: no bound).
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()>;
+    /// Bound the next writes (`None`: no bound).
+    fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()>;
+}
+
+impl Stream for TcpStream {
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, t)
+    }
+    fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, t)
+    }
+}
+
+impl Stream for UnixStream {
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        UnixStream::set_read_timeout(self, t)
+    }
+    fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        UnixStream::set_write_timeout(self, t)
+    }
+}
+
+impl Stream for socket2::Socket {
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        socket2::Socket::set_read_timeout(self, t)
+    }
+    fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        socket2::Socket::set_write_timeout(self, t)
+    }
+}
 
 /// What the daemon answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,8 +142,8 @@ const NO_AUTH_HINT: &str = " (we use auth none: if the daemon's auth is not none
 
 /// Run the conversation after the request has been delivered (multicast) or
 /// written (TCP).
-pub fn converse(
-    stream: &mut TcpStream,
+pub fn converse<S: Stream>(
+    stream: &mut S,
     sec: Security<'_>,
     deadline: Instant,
     log: &mut Log<'_>,
@@ -153,7 +190,7 @@ pub fn converse(
     })
 }
 
-fn read_answer(stream: &mut TcpStream, deadline: Instant) -> Result<Answer, ExchangeError> {
+fn read_answer<S: Stream>(stream: &mut S, deadline: Instant) -> Result<Answer, ExchangeError> {
     let mut reader = AnswerReader::default();
     let mut hosts = Vec::new();
     let mut buf = [0u8; HOST_STATE_LEN];
@@ -181,8 +218,8 @@ fn read_answer(stream: &mut TcpStream, deadline: Instant) -> Result<Answer, Exch
 }
 
 /// Write all of `data` before `deadline`.
-pub fn write_all_by(
-    stream: &mut TcpStream,
+pub fn write_all_by<S: Stream>(
+    stream: &mut S,
     data: &[u8],
     deadline: Instant,
     step: Step,
@@ -198,8 +235,8 @@ pub fn write_all_by(
 }
 
 /// Read at least one byte (0 = end of stream) before `deadline`.
-fn read_some_by(
-    stream: &mut TcpStream,
+fn read_some_by<S: Stream>(
+    stream: &mut S,
     buf: &mut [u8],
     deadline: Instant,
     step: Step,

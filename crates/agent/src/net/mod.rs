@@ -1,6 +1,8 @@
-//! The agent's transports: multicast with a TCP call back (`fence_xvm`) and
-//! TCP (`fence_virt -T`). Both end in the same conversation over a TCP
-//! stream ([`exchange`]): challenge-response, then the daemon's answer.
+//! The agent's transports: multicast with a TCP call back (`fence_xvm`),
+//! TCP (`fence_virt -T`) and vsock (`fence_virt -S`), which all end in the
+//! same conversation on a stream ([`exchange`]): challenge-response, then
+//! the daemon's answer; and the keyless serial protocol of `fence_virt -D`
+//! ([`serial`]) and VMChannel ([`vmchannel`]).
 //!
 //! Every blocking step is bounded by one deadline, computed from `-t` when
 //! the request starts; a time-out anywhere is reported with what was being
@@ -9,7 +11,10 @@
 pub mod exchange;
 pub mod ifaddrs;
 pub mod mcast;
+pub mod serial;
 pub mod tcp;
+pub mod vmchannel;
+pub mod vsock;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -87,6 +92,29 @@ pub enum TransportError {
         /// What went wrong.
         source: ExchangeError,
     },
+    /// The vsock connection failed.
+    #[error("unable to connect to fence_virtd at vsock {cid}:{port}: {source}")]
+    VsockConnect {
+        /// The CID.
+        cid: u32,
+        /// The port.
+        port: u16,
+        /// Why.
+        source: io::Error,
+    },
+    /// The conversation over vsock failed.
+    #[error("vsock {cid}:{port}: {source}")]
+    Vsock {
+        /// The CID.
+        cid: u32,
+        /// The port.
+        port: u16,
+        /// What went wrong.
+        source: ExchangeError,
+    },
+    /// The serial device or VMChannel failed.
+    #[error(transparent)]
+    Serial(#[from] serial::SerialError),
 }
 
 /// What a transport needs besides its own address settings.

@@ -59,7 +59,7 @@ pub fn fence_tcp(
 }
 
 /// A literal address (brackets allowed around IPv6) or a host name.
-fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, TransportError> {
+pub(crate) fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, TransportError> {
     let bare = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
