@@ -8,6 +8,7 @@
 //! successful, only when the hypervisor showed it off after the action
 //! ("never report a VM off without proof").
 
+pub mod guests;
 pub mod libvirt;
 pub mod memory;
 

@@ -12,6 +12,7 @@ use vmfence_proto::hostlist::encode_host_list;
 use vmfence_proto::{Handshake, HashType, Key, Op, Role, VerifiedRequest, CHALLENGE_LEN};
 
 use crate::dispatch::{Answer, Dispatcher, Executed};
+use crate::permissions::Requester;
 
 /// Time limits of the stream phase. Every wait has one.
 #[derive(Debug, Clone, Copy)]
@@ -124,7 +125,8 @@ impl Core {
         lock(&self.history).abandon(id);
     }
 
-    fn complete(&self, id: &RequestId) {
+    /// Record a request as executed in the duplicate history.
+    pub fn complete(&self, id: &RequestId) {
         lock(&self.history).complete(id, Instant::now());
     }
 
@@ -140,7 +142,7 @@ impl Core {
         &self,
         listener: &ListenerAuth,
         req: VerifiedRequest,
-        src: &str,
+        src: &Requester,
         peer: &str,
         stream: &mut S,
     ) where
@@ -193,9 +195,9 @@ impl Core {
         let latency_ms = started.elapsed().as_millis() as u64;
         let detail = detail.unwrap_or_default();
         if code == 1 || delivery != "sent" {
-            tracing::warn!(listener = %listener.name, peer, src, op, domain, seqno, outcome, code, delivery, detail, latency_ms, "request");
+            tracing::warn!(listener = %listener.name, peer, src = %src, op, domain, seqno, outcome, code, delivery, detail, latency_ms, "request");
         } else {
-            tracing::info!(listener = %listener.name, peer, src, op, domain, seqno, outcome, code, delivery, detail, latency_ms, "request");
+            tracing::info!(listener = %listener.name, peer, src = %src, op, domain, seqno, outcome, code, delivery, detail, latency_ms, "request");
         }
     }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use vmfence_backend::{BackendError, Hypervisor, Outcome, Power};
 use vmfence_proto::{Domain, HostState, Op, Response};
 
-use crate::permissions::Permissions;
+use crate::permissions::{Permissions, Requester};
 
 /// What to send back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +75,7 @@ impl Dispatcher {
     }
 
     /// Carry out request `code` on `domain` for requester `src`.
-    pub async fn execute(&self, code: u8, domain: Option<&Domain>, src: &str) -> Executed {
+    pub async fn execute(&self, code: u8, domain: Option<&Domain>, src: &Requester) -> Executed {
         let Some(op) = Op::from_code(code) else {
             return Executed::code(
                 Response::Fail,
@@ -146,7 +146,7 @@ impl Dispatcher {
         }
     }
 
-    async fn list(&self, src: &str) -> Executed {
+    async fn list(&self, src: &Requester) -> Executed {
         match self.blocking(|b| b.list()).await {
             Ok(vms) => {
                 let entries: Vec<HostState> = vms
@@ -200,6 +200,10 @@ mod tests {
     use super::*;
     use crate::permissions::Group;
 
+    fn h() -> Requester {
+        Requester::address("h")
+    }
+
     const U1: &str = "6695eb01-f6a4-8304-79aa-97f2502e193f";
 
     fn setup(groups: Vec<Group>) -> (Arc<MemoryHypervisor>, Dispatcher) {
@@ -223,30 +227,30 @@ mod tests {
             Answer::List(..) => panic!("list"),
         };
         assert_eq!(
-            code(d.execute(4, Some(&dom("vm1")), "h").await),
+            code(d.execute(4, Some(&dom("vm1")), &h()).await),
             Response::Success
         );
-        assert_eq!(code(d.execute(4, Some(&dom("vm2")), "h").await), Response::Off);
-        assert_eq!(code(d.execute(1, Some(&dom(U1)), "h").await), Response::Success);
-        assert_eq!(code(d.execute(4, Some(&dom("vm1")), "h").await), Response::Off);
+        assert_eq!(code(d.execute(4, Some(&dom("vm2")), &h()).await), Response::Off);
+        assert_eq!(code(d.execute(1, Some(&dom(U1)), &h()).await), Response::Success);
+        assert_eq!(code(d.execute(4, Some(&dom("vm1")), &h()).await), Response::Off);
         assert_eq!(
-            code(d.execute(3, Some(&dom("vm1")), "h").await),
+            code(d.execute(3, Some(&dom("vm1")), &h()).await),
             Response::Success
         );
         assert_eq!(
-            code(d.execute(2, Some(&dom("vm1")), "h").await),
+            code(d.execute(2, Some(&dom("vm1")), &h()).await),
             Response::Success
         );
-        assert_eq!(code(d.execute(0, None, "h").await), Response::Fail);
-        assert_eq!(code(d.execute(5, None, "h").await), Response::Success);
-        assert_eq!(code(d.execute(9, None, "h").await), Response::Fail);
-        let unknown = d.execute(1, Some(&dom("nope")), "h").await;
+        assert_eq!(code(d.execute(0, None, &h()).await), Response::Fail);
+        assert_eq!(code(d.execute(5, None, &h()).await), Response::Success);
+        assert_eq!(code(d.execute(9, None, &h()).await), Response::Fail);
+        let unknown = d.execute(1, Some(&dom("nope")), &h()).await;
         assert_eq!(
             (unknown.answer, unknown.outcome),
             (Answer::Code(Response::Fail), "unknown-domain")
         );
         // Unlike the classic daemon, an unknown VM is not reported off.
-        assert_eq!(code(d.execute(4, Some(&dom("nope")), "h").await), Response::Fail);
+        assert_eq!(code(d.execute(4, Some(&dom("nope")), &h()).await), Response::Fail);
     }
 
     #[tokio::test]
@@ -256,12 +260,16 @@ mod tests {
             ips: vec!["10.0.0.1".into()],
             uuids: vec![U1.into()],
         }]);
-        let e = d.execute(1, Some(&dom("vm2")), "10.0.0.1").await;
+        let e = d
+            .execute(1, Some(&dom("vm2")), &Requester::address("10.0.0.1"))
+            .await;
         assert_eq!(e.answer, Answer::Code(Response::PermissionDenied));
-        let e = d.execute(1, Some(&dom(U1)), "10.0.0.9").await;
+        let e = d
+            .execute(1, Some(&dom(U1)), &Requester::address("10.0.0.9"))
+            .await;
         assert_eq!(e.answer, Answer::Code(Response::PermissionDenied));
         assert!(mem.calls().is_empty(), "nothing reached the backend");
-        match d.execute(6, None, "10.0.0.1").await.answer {
+        match d.execute(6, None, &Requester::address("10.0.0.1")).await.answer {
             Answer::List(l, Response::Success) => assert_eq!(l.len(), 1),
             other => panic!("{other:?}"),
         }
@@ -274,7 +282,7 @@ mod tests {
             unavailable: true,
             ..Faults::default()
         });
-        let e = d.execute(6, None, "h").await;
+        let e = d.execute(6, None, &h()).await;
         assert_eq!(
             (e.answer, e.outcome),
             (Answer::Code(Response::Fail), "backend-down")
@@ -283,7 +291,7 @@ mod tests {
             off_is_ignored: true,
             ..Faults::default()
         });
-        let e = d.execute(1, Some(&dom("vm1")), "h").await;
+        let e = d.execute(1, Some(&dom("vm1")), &h()).await;
         assert_eq!(
             (e.answer, e.outcome),
             (Answer::Code(Response::Fail), "not-confirmed-off")
@@ -299,10 +307,11 @@ mod tests {
             ..Faults::default()
         });
         let (v1, v1b, v2) = (dom("vm1"), dom("vm1"), dom("vm2"));
-        let (a, b) = tokio::join!(d.execute(4, Some(&v1), "h"), d.execute(4, Some(&v1b), "h"));
+        let h = h();
+        let (a, b) = tokio::join!(d.execute(4, Some(&v1), &h), d.execute(4, Some(&v1b), &h));
         assert_eq!((a.outcome, b.outcome), ("on", "on"));
         assert_eq!(mem.max_concurrency(), 1, "requests for one VM never overlap");
-        let (a, b) = tokio::join!(d.execute(4, Some(&v1), "h"), d.execute(4, Some(&v2), "h"));
+        let (a, b) = tokio::join!(d.execute(4, Some(&v1), &h), d.execute(4, Some(&v2), &h));
         assert_eq!((a.outcome, b.outcome), ("on", "off"));
         assert_eq!(mem.max_concurrency(), 2, "requests for different VMs overlap");
     }

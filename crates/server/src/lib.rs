@@ -11,8 +11,10 @@ pub mod dispatch;
 pub mod listener;
 pub mod net;
 pub mod permissions;
+pub mod serial;
 pub mod server;
+pub mod vsock;
 
 pub use crate::core::{Core, ListenerAuth, Timeouts};
 pub use dispatch::Dispatcher;
-pub use permissions::{Group, Permissions};
+pub use permissions::{Group, Permissions, Requester};

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use vmfence_proto::history::RequestId;
@@ -13,6 +13,7 @@ use vmfence_proto::{Callback, UnverifiedRequest, VerifiedRequest, REQUEST_LEN};
 
 use crate::core::{Core, ListenerAuth, RefusalLog};
 use crate::net::{requester_id, same_ip};
+use crate::permissions::Requester;
 
 /// Check a received request: decode and verify. The error is the log reason.
 fn check(listener: &ListenerAuth, bytes: &[u8]) -> Result<VerifiedRequest, (&'static str, String)> {
@@ -131,7 +132,7 @@ async fn call_back(
         }
     };
     let _ = stream.set_nodelay(true);
-    let src = requester_id(to.ip());
+    let src = Requester::address(requester_id(to.ip()));
     core.serve(listener, req, &src, &peer, &mut stream).await;
 }
 
@@ -169,14 +170,28 @@ pub async fn run_tcp(
         let listener = Arc::clone(&listener);
         tokio::spawn(async move {
             let _slot = slot;
-            serve_stream(&core, &listener, stream, from).await;
+            serve_tcp(&core, &listener, stream, from).await;
         });
     }
 }
 
-async fn serve_stream(core: &Core, listener: &ListenerAuth, mut stream: TcpStream, from: SocketAddr) {
+async fn serve_tcp(core: &Core, listener: &ListenerAuth, mut stream: TcpStream, from: SocketAddr) {
     let _ = stream.set_nodelay(true);
-    let peer = from.to_string();
+    let src = Requester::address(requester_id(from.ip()));
+    serve_stream(core, listener, &mut stream, &from.to_string(), &src).await;
+}
+
+/// A request arriving on a stream (TCP, vsock): read it within the time
+/// limit, check it, then the common stream phase. Logs exactly one line.
+pub(crate) async fn serve_stream<S>(
+    core: &Core,
+    listener: &ListenerAuth,
+    stream: &mut S,
+    peer: &str,
+    src: &Requester,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut buf = [0u8; REQUEST_LEN];
     match tokio::time::timeout(core.timeouts.request_read, stream.read_exact(&mut buf)).await {
         Ok(Ok(_)) => {}
@@ -201,6 +216,5 @@ async fn serve_stream(core: &Core, listener: &ListenerAuth, mut stream: TcpStrea
         tracing::warn!(listener = %listener.name, peer, seqno = req.seqno, reason = "duplicate", detail = %dup, "request refused");
         return;
     }
-    let src = requester_id(from.ip());
-    core.serve(listener, req, &src, &peer, &mut stream).await;
+    core.serve(listener, req, src, peer, stream).await;
 }

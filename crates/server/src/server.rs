@@ -11,7 +11,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::core::{Core, ListenerAuth};
-use crate::{listener, net};
+use crate::serial::SerialSpec;
+use crate::vsock::CidMap;
+use crate::{listener, net, serial, vsock};
 
 /// What to listen on.
 #[derive(Debug, Clone)]
@@ -38,6 +40,17 @@ pub enum ListenerSpec {
         /// TCP port.
         port: u16,
     },
+    /// vsock requests (TCP exchange on `AF_VSOCK`).
+    Vsock {
+        /// Keys and hashes.
+        auth: ListenerAuth,
+        /// vsock port.
+        port: u32,
+        /// Maps peer CIDs to domains.
+        cids: Arc<CidMap>,
+    },
+    /// Serial ports or VMChannels of running domains.
+    Serial(Arc<SerialSpec>),
 }
 
 impl ListenerSpec {
@@ -54,6 +67,8 @@ impl ListenerSpec {
                 interface.as_deref().unwrap_or("the routed interface")
             ),
             ListenerSpec::Tcp { host, port, .. } => format!("tcp {host} port {port}"),
+            ListenerSpec::Vsock { port, .. } => format!("vsock port {port}"),
+            ListenerSpec::Serial(spec) => spec.describe(),
         }
     }
 }
@@ -65,6 +80,11 @@ pub enum Bound {
     Multicast(Arc<ListenerAuth>, std::net::UdpSocket, String),
     /// TCP listening socket.
     Tcp(Arc<ListenerAuth>, std::net::TcpListener, String),
+    /// vsock listening socket.
+    Vsock(Arc<ListenerAuth>, std::os::fd::OwnedFd, Arc<CidMap>, String),
+    /// The serial listener binds nothing: it connects to the guests'
+    /// sockets as they appear.
+    Serial(Arc<SerialSpec>),
 }
 
 /// Bind one listener; the error says which one and why.
@@ -90,6 +110,16 @@ pub fn bind(spec: &ListenerSpec) -> io::Result<Bound> {
             let s = net::tcp_listener(addr).map_err(ctx)?;
             Ok(Bound::Tcp(Arc::new(auth.clone()), s, spec.describe()))
         }
+        ListenerSpec::Vsock { auth, port, cids } => {
+            let fd = vsock::vsock_listener(*port).map_err(ctx)?;
+            Ok(Bound::Vsock(
+                Arc::new(auth.clone()),
+                fd,
+                Arc::clone(cids),
+                spec.describe(),
+            ))
+        }
+        ListenerSpec::Serial(s) => Ok(Bound::Serial(Arc::clone(s))),
     }
 }
 
@@ -125,6 +155,15 @@ pub async fn serve(core: Arc<Core>, bound: Vec<Bound>, shutdown: CancellationTok
                 let s = tokio::net::TcpListener::from_std(s)?;
                 tracing::info!(listener = %auth.name, "listening: {what}");
                 set.spawn(listener::run_tcp(core, auth, s, token));
+            }
+            Bound::Vsock(auth, fd, cids, what) => {
+                let s = tokio_vsock::VsockListener::from(fd);
+                tracing::info!(listener = %auth.name, "listening: {what}");
+                set.spawn(vsock::run_vsock(core, auth, s, cids, token));
+            }
+            Bound::Serial(spec) => {
+                tracing::info!(listener = %spec.name, "serving {}", spec.describe());
+                set.spawn(serial::run_serial(core, spec, token));
             }
         }
     }

@@ -10,6 +10,8 @@ pub struct TestDomain {
     pub uuid: String,
     /// Running (`true`) or shut off.
     pub running: bool,
+    /// Extra `<devices>` content (serial ports, channels, vsock).
+    pub devices: String,
 }
 
 impl TestDomain {
@@ -19,7 +21,36 @@ impl TestDomain {
             name: name.to_owned(),
             uuid: TestDomain::uuid_of(n),
             running,
+            devices: String::new(),
         }
+    }
+
+    /// Add a `<serial type='unix'>` whose host side QEMU would listen on at
+    /// `socket` (the serial listener connects to it).
+    pub fn with_serial(mut self, socket: &std::path::Path) -> TestDomain {
+        self.devices.push_str(&format!(
+            "<serial type='unix'><source mode='bind' path='{}'/><target port='1'/></serial>",
+            socket.display()
+        ));
+        self
+    }
+
+    /// Add a VMChannel (`<channel type='unix'>` with a `guestfwd` target).
+    pub fn with_channel(mut self, socket: &std::path::Path) -> TestDomain {
+        self.devices.push_str(&format!(
+            "<channel type='unix'><source mode='bind' path='{}'/>\
+             <target type='guestfwd' address='10.0.2.179' port='1229'/></channel>",
+            socket.display()
+        ));
+        self
+    }
+
+    /// Add a vsock device with a fixed CID.
+    pub fn with_vsock(mut self, cid: u32) -> TestDomain {
+        self.devices.push_str(&format!(
+            "<vsock model='virtio'><cid auto='no' address='{cid}'/></vsock>"
+        ));
+        self
     }
 
     /// The fixed UUID number `n`: `fe0c0000-0000-4000-8000-<n as 12 hex digits>`.
@@ -62,8 +93,8 @@ pub fn node_xml(domains: &[TestDomain]) -> String {
         xml.push_str(&format!(
             "  <domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>\
              <name>{}</name><uuid>{}</uuid><memory>65536</memory><vcpu>1</vcpu>\
-             <os><type>hvm</type></os>{state}</domain>\n",
-            d.name, d.uuid
+             <os><type>hvm</type></os>{state}<devices>{}</devices></domain>\n",
+            d.name, d.uuid, d.devices
         ));
     }
     xml.push_str("</node>\n");
