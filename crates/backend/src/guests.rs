@@ -115,69 +115,90 @@ pub fn parse_domain_xml(xml: &str) -> Result<(Vec<GuestSocket>, Option<u32>), St
     Ok((sockets, cid))
 }
 
-/// Running guests as libvirt sees them on one URI.
+/// Running guests as libvirt sees them on one or more URIs.
 #[derive(Debug)]
 pub struct LibvirtGuests {
-    uri: String,
-    conn: Mutex<Option<Connect>>,
+    uris: Vec<String>,
+    conns: Mutex<Vec<Option<Connect>>>,
 }
 
 impl LibvirtGuests {
     /// A directory over `uri`; connects lazily and reconnects when the
     /// connection died.
     pub fn new(uri: &str) -> LibvirtGuests {
+        LibvirtGuests::many(&[uri.to_owned()])
+    }
+
+    /// A directory over several URIs (the guests of all of them).
+    pub fn many(uris: &[String]) -> LibvirtGuests {
         LibvirtGuests {
-            uri: uri.to_owned(),
-            conn: Mutex::new(None),
+            uris: uris.to_vec(),
+            conns: Mutex::new(uris.iter().map(|_| None).collect()),
         }
     }
 
-    /// The URI.
-    pub fn uri(&self) -> &str {
-        &self.uri
+    /// The URIs.
+    pub fn uris(&self) -> &[String] {
+        &self.uris
     }
 
-    fn connection(&self) -> Result<Connect, BackendError> {
-        let mut slot = self
-            .conn
+    /// Live connections (reopening dead ones); fails only when none works.
+    fn connections(&self) -> Result<Vec<Connect>, BackendError> {
+        let mut slots = self
+            .conns
             .lock()
             .map_err(|_| BackendError::Unavailable("connection lock poisoned".into()))?;
-        let alive = slot
-            .as_ref()
-            .is_some_and(|c| c.is_alive().unwrap_or(false) && c.num_of_domains().is_ok());
-        if !alive {
-            *slot = None;
-            virt::error::clear_error_callback();
-            let c = Connect::open(Some(&self.uri))
-                .map_err(|e| BackendError::Unavailable(format!("{}: {}", self.uri, e.message())))?;
-            *slot = Some(c);
+        let mut live = Vec::new();
+        let mut problems = Vec::new();
+        for (slot, uri) in slots.iter_mut().zip(&self.uris) {
+            let alive = slot
+                .as_ref()
+                .is_some_and(|c| c.is_alive().unwrap_or(false) && c.num_of_domains().is_ok());
+            if !alive {
+                *slot = None;
+                virt::error::clear_error_callback();
+                match Connect::open(Some(uri)) {
+                    Ok(c) => *slot = Some(c),
+                    Err(e) => problems.push(format!("{uri}: {}", e.message())),
+                }
+            }
+            if let Some(c) = slot {
+                live.push(c.clone());
+            }
         }
-        slot.clone()
-            .ok_or_else(|| BackendError::Unavailable(format!("{}: not connected", self.uri)))
+        if live.is_empty() {
+            return Err(BackendError::Unavailable(if problems.is_empty() {
+                "no libvirt URI configured".into()
+            } else {
+                problems.join("; ")
+            }));
+        }
+        Ok(live)
     }
 }
 
 impl GuestDirectory for LibvirtGuests {
     fn running_guests(&self) -> Result<Vec<Guest>, BackendError> {
-        let conn = self.connection()?;
-        let doms = conn
-            .list_all_domains(virt::sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE)
-            .map_err(|e| BackendError::Unavailable(format!("{}: {}", self.uri, e.message())))?;
         let mut out = Vec::new();
-        for d in doms {
-            // A domain may stop between listing and asking: skip it.
-            let (Ok(name), Ok(uuid), Ok(xml)) = (d.name(), d.uuid_string(), d.xml_desc(0)) else {
-                continue;
-            };
-            let Ok((sockets, vsock_cid)) = parse_domain_xml(&xml) else {
-                continue;
-            };
-            out.push(Guest {
-                name,
-                uuid: uuid.to_ascii_lowercase(),
-                sockets,
-                vsock_cid,
-            });
+        for conn in self.connections()? {
+            let doms = conn
+                .list_all_domains(virt::sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+                .map_err(|e| BackendError::Unavailable(e.message().to_string()))?;
+            for d in doms {
+                // A domain may stop between listing and asking: skip it.
+                let (Ok(name), Ok(uuid), Ok(xml)) = (d.name(), d.uuid_string(), d.xml_desc(0)) else {
+                    continue;
+                };
+                let Ok((sockets, vsock_cid)) = parse_domain_xml(&xml) else {
+                    continue;
+                };
+                out.push(Guest {
+                    name,
+                    uuid: uuid.to_ascii_lowercase(),
+                    sockets,
+                    vsock_cid,
+                });
+            }
         }
         Ok(out)
     }
