@@ -31,6 +31,7 @@ pub use settings::{
     KeyFileSetting, LibvirtSettings, ListenAddress, ListenerKind, ListenerSettings, MulticastSettings,
     NameMode, SerialMode, SerialSettings, TcpSettings, VsockSettings,
 };
+pub use suggest::did_you_mean;
 pub use syntax::{parse, SyntaxError, Tree};
 pub use writer::{write_config, write_tree, WriteError};
 
