@@ -3,9 +3,9 @@
 //! status in one place.
 //!
 //! Options are those of the classic daemon (`-F -f -d -c -l -w -p -h`) plus
-//! `--check` and `--allow-insecure-key`. So far only `--check`, `-l` and `-h`
-//! do their job; running the daemon and the interactive configuration say so
-//! and fail.
+//! `--check` and `--allow-insecure-key`. Without `-c`, `-l`, `-h` or
+//! `--check`, `fence_virtd` runs the daemon ([`crate::run`]); `-c` runs the
+//! interactive configurator ([`crate::configure`]) on the `-f` file.
 //!
 //! `--check` reads the configuration (default `/etc/fence_virt.conf`),
 //! validates it, loads the key file of every configured listener that
@@ -17,13 +17,13 @@
 //! can read is no secret — unless `--allow-insecure-key` is given, in which
 //! case it is only warned about. Nothing is ever modified.
 //!
-//! Exit status: 0 success; 1 configuration or key rejected, or a mode that is
-//! not implemented yet; 2 bad command line.
+//! Exit status: 0 success; 1 configuration or key rejected, daemon failure,
+//! or `-c` not writing the file; 2 bad command line.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -117,7 +117,7 @@ const OPTIONS: &[OptSpec] = &[
         short: Some('c'),
         long: "configure",
         value: None,
-        help: "interactive configuration (not implemented yet)",
+        help: "interactive configuration of the -f file: asks, shows the result, writes it if confirmed",
     },
     OptSpec {
         opt: Opt::List,
@@ -299,8 +299,9 @@ pub fn usage() -> String {
         text.push_str(&format!("  {short}{long:<22} {}\n", spec.help));
     }
     text.push_str(
-        "\nRunning the daemon itself is not implemented yet; use --check to validate a configuration.\n\
-         Exit status: 0 success, 1 configuration or key rejected (or mode not implemented), 2 usage error.\n",
+        "\nWithout -c, -l, -h or --check, fence_virtd runs the daemon (in the background unless -F).\n\
+         Exit status: 0 success; 1 configuration or key rejected, daemon failure, or -c did not\n\
+         write the file; 2 usage error.\n",
     );
     text
 }
@@ -313,19 +314,55 @@ where
     T: Into<OsString>,
 {
     // Unlocked handles: in daemon mode this call lasts the whole process
-    // and other threads log to standard error too.
-    ExitCode::from(run_with(args, &mut io::stdout(), &mut io::stderr()))
+    // and other threads log to standard error too. Answers to `-c` are
+    // echoed when they do not come from a terminal.
+    let stdin = io::stdin();
+    let input = Input {
+        echo: !stdin.is_terminal(),
+        reader: &mut stdin.lock(),
+    };
+    ExitCode::from(run_with_input(args, input, &mut io::stdout(), &mut io::stderr()))
 }
 
-/// [`run`] with explicit output streams; returns the exit status.
+/// Where `-c` reads its answers.
+pub struct Input<'a> {
+    /// The answers.
+    pub reader: &'a mut dyn BufRead,
+    /// Repeat each answer in the transcript (input that is not a terminal).
+    pub echo: bool,
+}
+
+impl fmt::Debug for Input<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Input")
+            .field("echo", &self.echo)
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`run`] with explicit output streams and no answers for `-c` (it takes
+/// its defaults and writes nothing); returns the exit status.
 pub fn run_with<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let input = Input {
+        reader: &mut io::empty(),
+        echo: true,
+    };
+    run_with_input(args, input, out, err)
+}
+
+/// [`run`] with explicit streams; returns the exit status.
+pub fn run_with_input<I, T>(args: I, input: Input<'_>, out: &mut dyn Write, err: &mut dyn Write) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString>,
 {
     let result = parse_args(args.into_iter().skip(1))
         .map_err(anyhow::Error::from)
-        .and_then(|options| execute(&options, out, err));
+        .and_then(|options| execute(&options, input, out, err));
     exit_status(result, err)
 }
 
@@ -364,12 +401,12 @@ impl fmt::Display for Rejected {
 
 impl std::error::Error for Rejected {}
 
-/// A mode that is not there yet.
-#[derive(Debug, thiserror::Error)]
-#[error("{PROGRAM}: {0} is not implemented yet; use --check to validate the configuration")]
-struct NotImplemented(&'static str);
-
-fn execute(options: &Options, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<()> {
+fn execute(
+    options: &Options,
+    input: Input<'_>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<()> {
     if options.help {
         return out
             .write_all(usage().as_bytes())
@@ -379,7 +416,8 @@ fn execute(options: &Options, out: &mut dyn Write, err: &mut dyn Write) -> anyho
         return list(out).context("writing to standard output");
     }
     if options.configure {
-        return Err(NotImplemented("interactive configuration (-c)").into());
+        return crate::configure::configure(&options.config, input.reader, out, input.echo)
+            .map_err(|e| anyhow::anyhow!("{PROGRAM}: {e}"));
     }
     if options.check {
         return check(options, out, err);
@@ -726,7 +764,8 @@ mod tests {
         assert_eq!(run_with(["fence_virtd", "--bogus"], &mut out, &mut err), 2);
         let missing = ["fence_virtd", "-F", "-f", "/nonexistent/vmfence/fence_virt.conf"];
         assert_eq!(run_with(missing, &mut out, &mut err), 1);
-        assert_eq!(run_with(["fence_virtd", "-c"], &mut out, &mut err), 1);
+        let configure = ["fence_virtd", "-c", "-f", "/nonexistent/vmfence/fence_virt.conf"];
+        assert_eq!(run_with(configure, &mut out, &mut err), 1);
         let err = String::from_utf8(err).unwrap();
         assert!(
             err.contains("fence_virtd: unknown option `--bogus`\nTry 'fence_virtd -h' for help."),
@@ -734,7 +773,10 @@ mod tests {
         );
         assert!(err.contains("/nonexistent/vmfence/fence_virt.conf"), "{err}");
         assert!(
-            err.contains("interactive configuration (-c) is not implemented yet"),
+            err.contains(
+                "fence_virtd: cannot configure /nonexistent/vmfence/fence_virt.conf: the directory \
+                 /nonexistent/vmfence does not exist"
+            ),
             "{err}"
         );
     }

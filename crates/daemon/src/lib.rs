@@ -3,8 +3,10 @@
 //!
 //! [`cli`] parses the command line and owns `--check`; [`run`] is daemon
 //! mode (configuration → keys → backend → listeners from `vmfence-server`);
-//! [`logging`] sends `tracing` output to stderr or syslog.
+//! [`configure`] is the interactive configurator (`-c`); [`logging`] sends
+//! `tracing` output to stderr or syslog.
 
 pub mod cli;
+pub mod configure;
 pub mod logging;
 pub mod run;
