@@ -62,6 +62,11 @@ pub struct DaemonSetup {
     pub groups: Vec<GroupSpec>,
     /// `-d` level.
     pub debug: u32,
+    /// A libvirt URI (e.g. `qemu:///system`) used instead of a test node
+    /// or `test:///default`; `domains` is then ignored.
+    pub uri: Option<String>,
+    /// More command-line arguments (e.g. `-w`), after `-F`.
+    pub args: Vec<String>,
 }
 
 impl Default for DaemonSetup {
@@ -73,6 +78,8 @@ impl Default for DaemonSetup {
             domains: None,
             groups: Vec::new(),
             debug: 0,
+            uri: None,
+            args: Vec::new(),
         }
     }
 }
@@ -160,16 +167,26 @@ impl OurDaemon {
     /// every listener's socket is bound (panics with the log if the daemon
     /// exits or is not ready within 15 s).
     pub fn start(bin: &Path, ns: &str, setup: &DaemonSetup) -> OurDaemon {
+        let mut d = OurDaemon::spawn(bin, ns, setup);
+        d.wait_bound(&setup.listeners, Duration::from_secs(15));
+        d
+    }
+
+    /// Like [`OurDaemon::start`], but returns at once, without waiting for
+    /// anything: for a daemon that is expected to exit (see
+    /// [`OurDaemon::wait_exit`]).
+    pub fn spawn(bin: &Path, ns: &str, setup: &DaemonSetup) -> OurDaemon {
         let dir = tempfile::Builder::new().prefix("vmfence-fvd-").tempdir().unwrap();
         let key = dir.path().join("fence_xvm.key");
         write_key(&key, 128);
-        let uri = match &setup.domains {
-            Some(domains) => {
+        let uri = match (&setup.uri, &setup.domains) {
+            (Some(uri), _) => uri.clone(),
+            (None, Some(domains)) => {
                 let node = dir.path().join("node.xml");
                 std::fs::write(&node, node_xml(domains)).unwrap();
                 format!("test://{}", node.display())
             }
-            None => "test:///default".to_owned(),
+            (None, None) => "test:///default".to_owned(),
         };
         let conf = dir.path().join("fence_virt.conf");
         std::fs::write(&conf, setup.config_text(&key, &uri)).unwrap();
@@ -182,6 +199,7 @@ impl OurDaemon {
         if setup.debug > 0 {
             cmd.args(["-d", &setup.debug.to_string()]);
         }
+        cmd.args(&setup.args);
         // `ip netns exec` execs the command: the child's pid is the daemon's.
         let child = cmd
             .arg("-f")
@@ -193,7 +211,7 @@ impl OurDaemon {
             .stderr(logf)
             .spawn()
             .unwrap();
-        let mut d = OurDaemon {
+        OurDaemon {
             child,
             ns: ns.to_owned(),
             dir,
@@ -203,9 +221,7 @@ impl OurDaemon {
             uri,
             log,
             exited: None,
-        };
-        d.wait_bound(&setup.listeners, Duration::from_secs(15));
-        d
+        }
     }
 
     /// The daemon's pid.
