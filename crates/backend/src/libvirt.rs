@@ -77,6 +77,12 @@ impl LibvirtHypervisor {
 
     /// Live connections, reopening dead ones once.
     fn connections(&self) -> Result<Vec<Connect>, BackendError> {
+        self.connections_and_problems().map(|(live, _)| live)
+    }
+
+    /// Live connections, reopening dead ones once, and why the others are
+    /// not (`URI: reason`); an error when none is live.
+    fn connections_and_problems(&self) -> Result<(Vec<Connect>, Vec<String>), BackendError> {
         let mut slots = self
             .conns
             .lock()
@@ -101,13 +107,16 @@ impl LibvirtHypervisor {
         if live.is_empty() {
             return Err(BackendError::Unavailable(problems.join("; ")));
         }
-        Ok(live)
+        Ok((live, problems))
     }
 
-    /// Find a domain by UUID (when `target` is one) or name.
+    /// Find a domain by UUID (when `target` is one) or name. Not found
+    /// while some hypervisor does not answer is "unavailable", not "no such
+    /// domain": it may well be there.
     fn lookup(&self, target: &str) -> Result<Domain, BackendError> {
         let by_uuid = is_uuid(target);
-        for conn in self.connections()? {
+        let (live, problems) = self.connections_and_problems()?;
+        for conn in live {
             let found = if by_uuid {
                 conn.lookup_domain_by_uuid_string(target)
             } else {
@@ -118,6 +127,12 @@ impl LibvirtHypervisor {
                 Err(e) if e.code() == Enum::Known(ErrorNumber::NoDomain) => continue,
                 Err(e) => return Err(BackendError::Unavailable(e.message().to_string())),
             }
+        }
+        if !problems.is_empty() {
+            return Err(BackendError::Unavailable(format!(
+                "no domain named or with UUID '{target}' on the hypervisors that answer; not reachable: {}",
+                problems.join("; ")
+            )));
         }
         Err(BackendError::NotFound(target.to_string()))
     }
@@ -353,6 +368,21 @@ mod tests {
         assert_eq!(h.off("b2").unwrap(), Outcome::Done);
         assert_eq!(h.status("b2").unwrap(), Power::Off);
         assert_eq!(h.status("a1").unwrap(), Power::On(vir_state::RUNNING));
+        // Not on the hypervisors that answer, but bogus:///x does not: it
+        // may be there, so not "no such domain".
+        match h.off("c1") {
+            Err(BackendError::Unavailable(why)) => {
+                assert!(why.contains("'c1'") && why.contains("bogus:///x"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn not_found_when_every_hypervisor_answers() {
+        let a = node_file(&[("a1", "fe0c0000-0000-0000-0000-0000000000a1", true)]);
+        let (h, _) = LibvirtHypervisor::open(&[a.uri()]).unwrap();
+        assert_eq!(h.status("c1").unwrap_err(), BackendError::NotFound("c1".into()));
     }
 
     #[test]
