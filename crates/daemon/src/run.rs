@@ -125,10 +125,14 @@ pub(crate) fn daemon(options: &Options, err: &mut dyn Write) -> anyhow::Result<(
     result
 }
 
+/// Open the libvirt backend. With `wait` (`-w`), keep trying every
+/// [`INIT_RETRY`] until it opens or `stop` fires (`None`); `waited` is set
+/// when at least one attempt failed.
 async fn open_backend(
     uris: &[String],
     wait: bool,
     stop: &CancellationToken,
+    waited: &mut bool,
 ) -> anyhow::Result<Option<Arc<dyn Hypervisor>>> {
     loop {
         let u = uris.to_vec();
@@ -141,6 +145,7 @@ async fn open_backend(
                 return Ok(Some(Arc::new(h)));
             }
             Err(e) if wait => {
+                *waited = true;
                 tracing::warn!(
                     "backend libvirt failed to initialise ({e}); retrying in {}s",
                     INIT_RETRY.as_secs()
@@ -172,9 +177,13 @@ async fn main_loop(options: Options, plan: Plan, bound: Vec<Bound>, wait: bool) 
         backend = %format!("libvirt {}", plan.uris.join(" ")),
         "fence_virtd starting"
     );
-    let Some(backend) = open_backend(&plan.uris, wait, &stop).await? else {
+    let mut waited = false;
+    let Some(backend) = open_backend(&plan.uris, wait, &stop, &mut waited).await? else {
         return Ok(());
     };
+    if waited {
+        drop_stale_requests(&bound);
+    }
     if plan.groups.is_empty() {
         tracing::warn!("no groups configured: every requester that holds the key may fence every VM");
     }
@@ -251,12 +260,47 @@ async fn reload(
         Arc::clone(backend)
     } else {
         let stop = CancellationToken::new();
-        open_backend(&plan.uris, false, &stop).await?.context("backend")?
+        open_backend(&plan.uris, false, &stop, &mut false)
+            .await?
+            .context("backend")?
     };
     let new_core =
         Arc::new(core.reconfigured(Dispatcher::new(backend, Permissions::new(plan.groups.clone()))));
     let specs = plan.specs.clone();
     Ok((plan, new_core, Box::new(move || bind_all(&specs))))
+}
+
+/// Discard the multicast requests that queued up on the bound sockets while
+/// `-w` waited for the backend. Their senders have given up by now (an
+/// agent waits for its answer only so long), and a power action carried out
+/// long after it was asked for is worse than none; the classic daemon,
+/// which binds only once its backend is up, never sees them either. TCP
+/// needs nothing: a queued connection whose agent has left fails its
+/// challenge.
+fn drop_stale_requests(bound: &[Bound]) {
+    /// Enough for any backlog a socket buffer holds.
+    const MAX: usize = 100_000;
+    let mut buf = [0u8; 2048];
+    for b in bound {
+        let Bound::Multicast(auth, sock, what) = b else {
+            continue;
+        };
+        if let Err(e) = sock.set_nonblocking(true) {
+            tracing::warn!(listener = %auth.name, "cannot drop stale requests: {e}");
+            continue;
+        }
+        let mut dropped = 0usize;
+        while dropped < MAX && sock.recv_from(&mut buf).is_ok() {
+            dropped += 1;
+        }
+        if dropped > 0 {
+            tracing::warn!(
+                listener = %auth.name,
+                dropped,
+                "dropped requests that arrived on {what} while waiting for the backend"
+            );
+        }
+    }
 }
 
 /// Serve listeners in a task; a failure is logged, never lost.
@@ -369,7 +413,10 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         let refused = refused.expect("a live fence_virtd's pid file was taken over");
-        assert!(refused.contains(&format!("already running with pid {pid}")), "{refused}");
+        assert!(
+            refused.contains(&format!("already running with pid {pid}")),
+            "{refused}"
+        );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{pid}\n"));
     }
 
