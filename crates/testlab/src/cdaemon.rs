@@ -21,6 +21,18 @@ pub enum Listener<'a> {
         /// The address to listen on.
         address: &'a str,
     },
+    /// The serial listener: it connects to the Unix sockets (directly in
+    /// `path`) of the running domains of libvirt `uri`, which is also the
+    /// backend's URI. Ready once it has registered a domain's socket.
+    Serial {
+        /// libvirt URI, e.g. `test:///DIR/node.xml`.
+        uri: &'a str,
+        /// The socket directory.
+        path: &'a str,
+        /// `mode = "vmchannel"` (`<channel>` devices) instead of
+        /// `"serial"` (`<serial>` devices).
+        vmchannel: bool,
+    },
 }
 
 /// A classic `fence_virtd -F` running in a namespace, on libvirt's
@@ -44,6 +56,7 @@ impl CDaemon {
         write_key(&key, 128);
         let conf = dir.path().join("fence_virt.conf");
         let key_s = key.display();
+        let mut backend_uri = "test:///default";
         let (name, body) = match listener {
             Listener::Multicast { ipv6 } => (
                 "multicast",
@@ -61,11 +74,23 @@ impl CDaemon {
                     if address.contains(':') { "ipv6" } else { "ipv4" }
                 ),
             ),
+            Listener::Serial { uri, path, vmchannel } => {
+                backend_uri = uri;
+                (
+                    "serial",
+                    // key_file: unused by this listener, but the daemon
+                    // refuses to start when it does not exist.
+                    format!(
+                        "key_file = \"{key_s}\"; uri = \"{uri}\"; path = \"{path}\"; mode = \"{}\";",
+                        if vmchannel { "vmchannel" } else { "serial" }
+                    ),
+                )
+            }
         };
         let text = format!(
             "fence_virtd {{\n listener = \"{name}\";\n backend = \"libvirt\";\n module_path = \
              \"/usr/lib/x86_64-linux-gnu/fence-virt\";\n}}\nlisteners {{\n {name} {{ {body} }}\n}}\n\
-             backends {{\n libvirt {{ uri = \"test:///default\"; }}\n}}\n{extra}\n"
+             backends {{\n libvirt {{ uri = \"{backend_uri}\"; }}\n}}\n{extra}\n"
         );
         std::fs::write(&conf, text).unwrap();
         set_mode_600(&conf);
@@ -87,17 +112,24 @@ impl CDaemon {
         let (ss_flag, port) = match listener {
             Listener::Multicast { .. } => ("-Hlun", "sport = :1229"),
             Listener::Tcp { .. } => ("-Hltn", "sport = :1229"),
+            Listener::Serial { .. } => ("", ""),
         };
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Ok(Some(st)) = d.child.try_wait() {
                 panic!("fence_virtd exited ({st}):\n{}", d.log_text());
             }
-            let out = Command::new("ip")
-                .args(["netns", "exec", ns, "ss", ss_flag, port])
-                .output()
-                .unwrap();
-            if !out.stdout.is_empty() {
+            let ready = if ss_flag.is_empty() {
+                // "Registered <uuid> on <fd>": connected to a domain socket.
+                d.log_text().contains("Registered ")
+            } else {
+                let out = Command::new("ip")
+                    .args(["netns", "exec", ns, "ss", ss_flag, port])
+                    .output()
+                    .unwrap();
+                !out.stdout.is_empty()
+            };
+            if ready {
                 break;
             }
             assert!(

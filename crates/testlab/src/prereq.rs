@@ -29,6 +29,8 @@ pub enum Need {
     CAgents,
     /// A `python3` interpreter.
     Python,
+    /// `socat` (Debian socat), e.g. to play a guest's serial port.
+    Socat,
     /// The shared harness scripts (`fvclient.py`, `start-c-daemon.sh`).
     Harness,
     /// A real libvirtd and QEMU (Debian libvirt-daemon-system,
@@ -77,6 +79,11 @@ pub fn prerequisites(needs: &[Need]) -> bool {
                     missing.push("python3".to_owned());
                 }
             }
+            Need::Socat => {
+                if !runs("socat", &["-V"]) {
+                    missing.push("socat (Debian socat)".to_owned());
+                }
+            }
             Need::Harness => {
                 let dir = harness_dir();
                 for f in ["fvclient.py", "start-c-daemon.sh"] {
@@ -86,7 +93,11 @@ pub fn prerequisites(needs: &[Need]) -> bool {
                 }
             }
             Need::Qemu => {
-                for p in ["/usr/sbin/libvirtd", "/usr/sbin/virtlogd", "/usr/bin/qemu-system-x86_64"] {
+                for p in [
+                    "/usr/sbin/libvirtd",
+                    "/usr/sbin/virtlogd",
+                    "/usr/bin/qemu-system-x86_64",
+                ] {
                     if !Path::new(p).exists() {
                         missing.push(format!("{p} (scripts/install-deps.sh installs it)"));
                     }
@@ -97,7 +108,11 @@ pub fn prerequisites(needs: &[Need]) -> bool {
                 }
             }
             Need::Pacemaker => {
-                for p in ["/usr/sbin/corosync", "/usr/sbin/pacemakerd", "/usr/sbin/stonith_admin"] {
+                for p in [
+                    "/usr/sbin/corosync",
+                    "/usr/sbin/pacemakerd",
+                    "/usr/sbin/stonith_admin",
+                ] {
                     if !Path::new(p).exists() {
                         missing.push(format!("{p} (scripts/install-deps.sh installs it)"));
                     }
