@@ -1,6 +1,6 @@
 //! `fence_virt`: fence a virtual machine through a fence_virtd daemon
-//! reached over TCP (`-T`); vsock, serial and VMChannel are to come. All the
-//! work is in `vmfence_agent::run`.
+//! reached over TCP (`-T`), vsock (`-S`), a serial port (`-D`) or, by
+//! default, VMChannel. All the work is in `vmfence_agent::run`.
 
 use std::process::ExitCode;
 
