@@ -109,6 +109,12 @@ where
     s.check()?;
     let transport = s.transport()?;
     log_settings(&s, &transport, parsed.from_stdin, log);
+    if !transport.uses_key() {
+        log.debug(
+            1,
+            "serial and VMChannel carry no key: key_file, hash and auth are not used",
+        );
+    }
     let key = if s.needs_key() {
         Some(keyfile::read_key(&s.key_file)?)
     } else {
