@@ -16,10 +16,15 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
+use vmfence_backend::guests::{ChannelKind, LibvirtGuests};
 use vmfence_backend::libvirt::LibvirtHypervisor;
 use vmfence_backend::Hypervisor;
-use vmfence_config::{BackendSettings, Config, Family, ListenAddress, ListenerSettings, LoadedKey};
+use vmfence_config::{
+    BackendSettings, Config, Family, ListenAddress, ListenerSettings, LoadedKey, SerialMode,
+};
+use vmfence_server::serial::SerialSpec;
 use vmfence_server::server::{bind_all, serve, Bound, ListenerSpec};
+use vmfence_server::vsock::CidMap;
 use vmfence_server::{Core, Dispatcher, Group, ListenerAuth, Permissions, Timeouts};
 
 use crate::cli::{load_validated, Options};
@@ -31,6 +36,8 @@ pub const DEFAULT_PID_FILE: &str = "/var/run/fence_virtd.pid";
 const MAX_IN_FLIGHT: usize = 64;
 /// How long a stop waits for requests in flight.
 const DRAIN: Duration = Duration::from_secs(30);
+/// How often the serial listener looks for guests started or stopped.
+const SERIAL_RESCAN: Duration = Duration::from_secs(2);
 /// Retry period of `-w` (wait for the backend).
 const INIT_RETRY: Duration = Duration::from_secs(5);
 
@@ -43,6 +50,11 @@ struct Plan {
 
 impl Plan {
     fn new(config: &Config, keys: &BTreeMap<PathBuf, LoadedKey>) -> anyhow::Result<Plan> {
+        let uris = match &config.backend {
+            BackendSettings::Libvirt(l) if l.uris.is_empty() => vec!["qemu:///system".to_string()],
+            BackendSettings::Libvirt(l) => l.uris.clone(),
+            BackendSettings::Cpg(c) => bail!("{}: the cpg backend is not available in this build yet", c.at),
+        };
         let mut specs = Vec::new();
         for l in &config.listeners {
             let auth = |name: &str, a: &vmfence_config::AuthSettings| ListenerAuth {
@@ -71,18 +83,32 @@ impl Plan {
                     ipv6: t.family == Family::Ipv6,
                     port: t.port,
                 }),
-                other => bail!(
-                    "{}: the {} listener is not available in this build yet",
-                    other.at(),
-                    other.kind()
-                ),
+                ListenerSettings::Vsock(v) => specs.push(ListenerSpec::Vsock {
+                    auth: auth("vsock", &v.auth),
+                    port: v.port,
+                    cids: Arc::new(CidMap::new(Arc::new(LibvirtGuests::many(&uris)))),
+                }),
+                ListenerSettings::Serial(s) => {
+                    // Without its own `uri`, the serial listener watches
+                    // the backend's hypervisors.
+                    let directory = match &s.uri {
+                        Some(uri) => LibvirtGuests::new(uri),
+                        None => LibvirtGuests::many(&uris),
+                    };
+                    specs.push(ListenerSpec::Serial(Arc::new(SerialSpec {
+                        name: "serial".into(),
+                        directory: Arc::new(directory),
+                        kind: match s.mode {
+                            SerialMode::Serial => ChannelKind::Serial,
+                            SerialMode::Vmchannel => ChannelKind::Channel,
+                        },
+                        path: s.path.clone(),
+                        unrestricted: s.unrestricted,
+                        rescan: SERIAL_RESCAN,
+                    })));
+                }
             }
         }
-        let uris = match &config.backend {
-            BackendSettings::Libvirt(l) if l.uris.is_empty() => vec!["qemu:///system".to_string()],
-            BackendSettings::Libvirt(l) => l.uris.clone(),
-            BackendSettings::Cpg(c) => bail!("{}: the cpg backend is not available in this build yet", c.at),
-        };
         let groups = config
             .groups
             .iter()

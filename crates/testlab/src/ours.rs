@@ -24,6 +24,16 @@ pub enum OurListener {
         /// The address to listen on.
         address: String,
     },
+    /// Serial ports (or VMChannels) of the running domains whose sockets
+    /// are directly in `path`.
+    Serial {
+        /// The socket directory.
+        path: PathBuf,
+        /// `mode = "vmchannel"` instead of `serial`.
+        vmchannel: bool,
+        /// `unrestricted = "1"`.
+        unrestricted: bool,
+    },
 }
 
 impl OurListener {
@@ -31,6 +41,7 @@ impl OurListener {
         match self {
             OurListener::Multicast { .. } => "multicast",
             OurListener::Tcp { .. } => "tcp",
+            OurListener::Serial { .. } => "serial",
         }
     }
 }
@@ -114,6 +125,16 @@ impl DaemonSetup {
                 OurListener::Tcp { address } => t.push_str(&format!(
                     "\ttcp {{\n\t\t{auth}\n\t\tfamily = \"{}\";\n\t\taddress = \"{address}\";\n\t}}\n",
                     if address.contains(':') { "ipv6" } else { "ipv4" }
+                )),
+                OurListener::Serial {
+                    path,
+                    vmchannel,
+                    unrestricted,
+                } => t.push_str(&format!(
+                    "\tserial {{\n\t\tpath = \"{}\";\n\t\tmode = \"{}\";\n\t\tunrestricted = \"{}\";\n\t}}\n",
+                    path.display(),
+                    if *vmchannel { "vmchannel" } else { "serial" },
+                    u8::from(*unrestricted)
                 )),
             }
         }
@@ -248,6 +269,8 @@ impl OurDaemon {
             let all = listeners.iter().all(|l| match l {
                 OurListener::Multicast { .. } => bound("-Hlunp"),
                 OurListener::Tcp { .. } => bound("-Hltnp"),
+                // Binds nothing; ready once it has started looking.
+                OurListener::Serial { .. } => self.log_text().contains("serving "),
             });
             if all {
                 return;
