@@ -68,6 +68,15 @@ pub enum BackendError {
         /// The hypervisor's message.
         reason: String,
     },
+    /// The hypervisor did not answer within the daemon's time limit. The
+    /// call may still complete later; nothing is claimed about the VM.
+    #[error("{action}: no answer from the hypervisor within {seconds} s")]
+    TimedOut {
+        /// off, on, reboot, status, list, monitor.
+        action: &'static str,
+        /// The limit.
+        seconds: u64,
+    },
     /// The action returned but the VM was still not off when we looked.
     #[error("'{domain}' still in state {state} after {action}; not confirmed off")]
     NotConfirmedOff {

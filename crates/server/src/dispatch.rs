@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use vmfence_backend::{BackendError, Hypervisor, Outcome, Power};
 use vmfence_proto::{Domain, HostState, Op, Response};
@@ -45,9 +46,31 @@ impl Executed {
             BackendError::NotFound(_) => "unknown-domain",
             BackendError::Unavailable(_) => "backend-down",
             BackendError::NotConfirmedOff { .. } => "not-confirmed-off",
+            BackendError::TimedOut { .. } => "backend-timeout",
             BackendError::Failed { .. } => "failed",
         };
         Executed::code(Response::Fail, outcome, Some(e.to_string()))
+    }
+}
+
+/// How long a backend call may take before the request fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendLimits {
+    /// status, list, monitor.
+    pub query: Duration,
+    /// off, on, reboot (these include waiting for the VM to show off).
+    pub power: Duration,
+}
+
+impl Default for BackendLimits {
+    /// Queries 10 s; power actions 40 s: longer than the libvirt backend's
+    /// 15 s wait for a VM to show off plus a restart, shorter than the
+    /// point where waiting longer helps nobody.
+    fn default() -> Self {
+        BackendLimits {
+            query: Duration::from_secs(10),
+            power: Duration::from_secs(40),
+        }
     }
 }
 
@@ -57,6 +80,7 @@ pub struct Dispatcher {
     backend: Arc<dyn Hypervisor>,
     permissions: Permissions,
     vm_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    limits: BackendLimits,
 }
 
 impl Dispatcher {
@@ -66,7 +90,14 @@ impl Dispatcher {
             backend,
             permissions,
             vm_locks: Mutex::new(HashMap::new()),
+            limits: BackendLimits::default(),
         }
+    }
+
+    /// Change the time limits of backend calls.
+    pub fn with_limits(mut self, limits: BackendLimits) -> Dispatcher {
+        self.limits = limits;
+        self
     }
 
     /// The permission map in force.
@@ -85,7 +116,7 @@ impl Dispatcher {
         };
         match op {
             Op::Null => Executed::code(Response::Fail, "null", None),
-            Op::DevStatus => match self.blocking(|b| b.health()).await {
+            Op::DevStatus => match self.blocking("monitor", None, |b| b.health()).await {
                 Ok(()) => Executed::code(Response::Success, "ok", None),
                 Err(e) => Executed::failed(&e),
             },
@@ -105,24 +136,26 @@ impl Dispatcher {
                         Some(format!("{src} may not act on {domain} (groups)")),
                     );
                 }
-                let lock = self.vm_lock(domain.as_str());
-                let _guard = lock.lock().await;
                 self.power(op, domain.as_str()).await
             }
         }
     }
 
+    /// A power request; requests for one VM run one at a time. The VM's
+    /// lock is held by the backend work itself, so a call that outlives
+    /// its time limit keeps the VM locked until it really ends.
     async fn power(&self, op: Op, target: &str) -> Executed {
         let t = target.to_string();
+        let lock = Some(self.vm_lock(target));
         match op {
-            Op::Status => match self.blocking(move |b| b.status(&t)).await {
+            Op::Status => match self.blocking("status", lock, move |b| b.status(&t)).await {
                 Ok(Power::On(_)) => Executed::code(Response::Success, "on", None),
                 Ok(Power::Off) => Executed::code(Response::Off, "off", None),
                 Err(e) => Executed::failed(&e),
             },
             _ => {
                 let result = self
-                    .blocking(move |b| match op {
+                    .blocking(op.name(), lock, move |b| match op {
                         Op::Off => b.off(&t),
                         Op::On => b.on(&t),
                         _ => b.reboot(&t),
@@ -147,7 +180,7 @@ impl Dispatcher {
     }
 
     async fn list(&self, src: &Requester) -> Executed {
-        match self.blocking(|b| b.list()).await {
+        match self.blocking("list", None, |b| b.list()).await {
             Ok(vms) => {
                 let entries: Vec<HostState> = vms
                     .into_iter()
@@ -179,14 +212,37 @@ impl Dispatcher {
         locks.entry(target.to_ascii_lowercase()).or_default().clone()
     }
 
+    /// Run `f` on a worker thread, holding `lock` (a VM's) while it runs,
+    /// with the time limit of `action`; the lock wait counts against it.
     async fn blocking<T: Send + 'static>(
         &self,
+        action: &'static str,
+        lock: Option<Arc<tokio::sync::Mutex<()>>>,
         f: impl FnOnce(&dyn Hypervisor) -> Result<T, BackendError> + Send + 'static,
     ) -> Result<T, BackendError> {
+        let limit = match action {
+            "status" | "list" | "monitor" => self.limits.query,
+            _ => self.limits.power,
+        };
         let backend = Arc::clone(&self.backend);
-        tokio::task::spawn_blocking(move || f(backend.as_ref()))
+        let work = async move {
+            let guard = match lock {
+                Some(l) => Some(l.lock_owned().await),
+                None => None,
+            };
+            tokio::task::spawn_blocking(move || {
+                let _guard = guard;
+                f(backend.as_ref())
+            })
             .await
             .unwrap_or_else(|e| Err(BackendError::Unavailable(format!("backend task failed: {e}"))))
+        };
+        tokio::time::timeout(limit, work)
+            .await
+            .unwrap_or(Err(BackendError::TimedOut {
+                action,
+                seconds: limit.as_secs(),
+            }))
     }
 }
 
@@ -314,5 +370,33 @@ mod tests {
         let (a, b) = tokio::join!(d.execute(4, Some(&v1), &h), d.execute(4, Some(&v2), &h));
         assert_eq!((a.outcome, b.outcome), ("on", "off"));
         assert_eq!(mem.max_concurrency(), 2, "requests for different VMs overlap");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_hung_backend_fails_the_request_and_keeps_the_vm_locked() {
+        let (mem, d) = setup(vec![]);
+        let d = d.with_limits(BackendLimits {
+            query: Duration::from_millis(150),
+            power: Duration::from_millis(150),
+        });
+        mem.set_faults(Faults {
+            delay: Some(Duration::from_millis(600)),
+            ..Faults::default()
+        });
+        let e = d.execute(1, Some(&dom("vm1")), &h()).await;
+        assert_eq!(
+            (e.answer, e.outcome),
+            (Answer::Code(Response::Fail), "backend-timeout")
+        );
+        assert!(e.detail.unwrap().contains("no answer from the hypervisor"));
+        // The off is still running: a status of the same VM may not
+        // overlap it, and with a longer limit it sees its result.
+        let d = d.with_limits(BackendLimits {
+            query: Duration::from_secs(5),
+            power: Duration::from_secs(5),
+        });
+        let e = d.execute(4, Some(&dom("vm1")), &h()).await;
+        assert_eq!(e.outcome, "off");
+        assert_eq!(mem.max_concurrency(), 1, "calls for one VM never overlap");
     }
 }
