@@ -707,6 +707,39 @@ fn libvirtd_restart_is_survived_and_w_waits_for_it() {
     assert_eq!(served, [g.name.clone(), g.uuid.clone()], "{}", w.log_text());
     assert!(w.refusals().is_empty(), "{}", w.log_text());
 
+    // A hung libvirtd (stopped with SIGSTOP, so it accepts nothing and
+    // answers nothing): the request fails within the daemon's 10 s limit
+    // for queries, with the reason, instead of hanging; after SIGCONT the
+    // next request is served.
+    let pid = lv.ours.expect("our libvirtd").to_string();
+    let frozen = Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+    assert!(frozen.success());
+    let r = x.run("status", &g.name, &["-t", "30"]);
+    let thawed = Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+    assert!(thawed.success());
+    assert_eq!(r.code, 1, "status with libvirtd hung: {r:#?}");
+    assert!(
+        r.elapsed < Duration::from_secs(20),
+        "status with libvirtd hung took {:?}",
+        r.elapsed
+    );
+    let l = request_line(&a, "status", &g.name);
+    assert_eq!(l.get("outcome"), "backend-timeout", "{}", l.raw);
+    eprintln!("[libvirtd hung] status failed after {:?}", r.elapsed);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = x.run("status", &g.name, &["-t", "10"]);
+        if r.code == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after SIGCONT: {r:#?}\n{}",
+            a.log_text()
+        );
+        thread::sleep(Duration::from_millis(500));
+    }
+
     x.report("libvirtd restart");
     y.report("libvirtd restart, -w");
     drop((a, w, plain, lab, lab2));
