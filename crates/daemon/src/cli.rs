@@ -428,7 +428,14 @@ fn execute(
 fn list(out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "Available backends:")?;
     for kind in vmfence_config::BackendKind::ALL {
-        writeln!(out, "    {kind}")?;
+        if kind == vmfence_config::BackendKind::Cpg {
+            writeln!(
+                out,
+                "    {kind} (configuration is checked; running it is not available yet)"
+            )?;
+        } else {
+            writeln!(out, "    {kind}")?;
+        }
     }
     writeln!(out, "Available listeners:")?;
     for kind in ListenerKind::ALL {
@@ -615,8 +622,24 @@ fn print_listener(
                 "  path: {}",
                 s.path.as_deref().map_or("(any)".into(), Path::to_string_lossy)
             )?;
-            writeln!(out, "  uri: {}", s.uri.as_deref().unwrap_or("(libvirt default)"))?;
-            writeln!(out, "  authentication: none (serial requests are not signed)")?;
+            writeln!(
+                out,
+                "  uri: {}",
+                s.uri.as_deref().unwrap_or("(the backend's URIs)")
+            )?;
+            writeln!(
+                out,
+                "  authentication: none (the requester is the domain owning the socket)"
+            )?;
+            writeln!(
+                out,
+                "  unrestricted: {}",
+                if s.unrestricted {
+                    "yes (without groups every guest may fence every VM)"
+                } else {
+                    "no (without groups every request is refused)"
+                }
+            )?;
         }
     }
     if let Some(auth) = listener.auth() {
@@ -645,7 +668,11 @@ fn print_listener(
 fn print_backend(out: &mut dyn Write, backend: &BackendSettings) -> io::Result<()> {
     writeln!(out, "backend {}:", backend.kind())?;
     if backend.uris().is_empty() {
-        writeln!(out, "  uri: (libvirt default)")?;
+        if matches!(backend, BackendSettings::Libvirt(_)) {
+            writeln!(out, "  uri: qemu:///system (default)")?;
+        } else {
+            writeln!(out, "  uri: (libvirt default)")?;
+        }
     }
     for uri in backend.uris() {
         writeln!(out, "  uri: {uri}")?;

@@ -343,7 +343,7 @@ fn help_list_usage_errors_and_unimplemented_modes() {
     assert_eq!(r.code, Some(0));
     assert_eq!(
         r.stdout,
-        "Available backends:\n    libvirt\n    cpg\nAvailable listeners:\n    multicast\n    tcp\n    vsock\n    serial\n"
+        "Available backends:\n    libvirt\n    cpg (configuration is checked; running it is not available yet)\nAvailable listeners:\n    multicast\n    tcp\n    vsock\n    serial\n"
     );
 
     let r = run(&["-q"]);
