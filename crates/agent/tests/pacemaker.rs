@@ -334,6 +334,18 @@ fn pacemaker_fences_unfences_and_reboots_through_our_daemon() {
         ],
         true,
     );
+    // The other ways users name the VM: plug= (pcs calls port= deprecated)
+    // and a host map (Pacemaker then passes the VM as the host argument).
+    cluster.add_device(
+        "fence-node6",
+        &[("plug", "vm1"), ("pcmk_host_list", "node6"), ("key_file", &key)],
+        false,
+    );
+    cluster.add_device(
+        "fence-map",
+        &[("pcmk_host_map", "node7:vm1"), ("key_file", &key)],
+        false,
+    );
     // A device for node3 whose VM the daemon does not know.
     cluster.add_device(
         "fence-node3",
@@ -347,13 +359,12 @@ fn pacemaker_fences_unfences_and_reboots_through_our_daemon() {
     );
     let r = cluster.wait_output(
         &["stonith_admin", "--list-registered"],
-        "2 fence devices found",
+        "4 fence devices found",
         Duration::from_secs(30),
     );
-    assert!(
-        r.stdout.contains("fence-node2") && r.stdout.contains("fence-node3"),
-        "{r:#?}"
-    );
+    for dev in ["fence-node2", "fence-node3", "fence-node6", "fence-map"] {
+        assert!(r.stdout.lines().any(|l| l == dev), "{dev}: {r:#?}");
+    }
     cluster.wait_output(
         &["crm_mon", "-1"],
         "fence-node2\t(stonith:fence_xvm):\t Started node1",
@@ -408,6 +419,14 @@ fn pacemaker_fences_unfences_and_reboots_through_our_daemon() {
     assert_eq!(fence_ops(&d, "off", "vm2").len(), 1, "no extra off");
     let r = cluster.ok(&["stonith_admin", "--history", "node2"]);
     assert!(r.stdout.contains("successful"), "{r:#?}");
+    // plug= and the host map reach vm1.
+    must(fence("--fence", "node6"), "fence node6 (plug=vm1)");
+    assert_eq!(status("vm1").code, 2, "vm1 off");
+    assert_eq!(status("vm2").code, 0, "vm2 untouched");
+    must(fence("--unfence", "node7"), "unfence node7 (host map to vm1)");
+    assert_eq!(status("vm1").code, 0, "vm1 on");
+    assert_eq!(fence_ops(&d, "off", "vm1").len(), 1, "{}", d.log_text());
+    assert_eq!(fence_ops(&d, "on", "vm1").len(), 1, "{}", d.log_text());
     eprintln!("fence, unfence, reboot done after {:?}", started.elapsed());
 
     // Never "off" without proof. An unknown VM: the daemon answers failure,
@@ -444,7 +463,12 @@ fn pacemaker_fences_unfences_and_reboots_through_our_daemon() {
     let r = fence("--fence", "node5");
     assert_ne!(r.code, 0, "fence with a wrong key must fail: {r:#?}");
     assert!(d.refusals().len() > refused, "the daemon saw and refused it");
-    assert!(fence_ops(&d, "off", "vm1").is_empty(), "{}", d.log_text());
+    assert_eq!(
+        fence_ops(&d, "off", "vm1").len(),
+        1,
+        "no new off: {}",
+        d.log_text()
+    );
     assert_eq!(status("vm1").code, 0, "vm1 still on");
     let r = cluster.ok(&["stonith_admin", "--history", "*", "--verbose"]);
     for node in ["node3", "node5"] {
