@@ -8,6 +8,7 @@
 
 use std::io::{self, Write};
 
+use vmfence_agentkit::exit::Verdict;
 use vmfence_proto::{HostState, Response};
 
 use crate::keyfile::KeyFileError;
@@ -49,19 +50,22 @@ pub enum AgentError {
     Output(#[source] io::Error),
 }
 
-/// The exit code of an outcome.
+/// The exit code of an outcome, through the framework's one mapping
+/// ([`Verdict::code`]); the daemon's permission refusal (3) and unknown
+/// answers pass through.
 pub fn exit_code(outcome: &Outcome) -> u8 {
-    match outcome {
-        Outcome::Done => 0,
+    let verdict = match outcome {
+        Outcome::Done => Verdict::Success,
         Outcome::Answer(_, r) => match r {
-            Response::Success | Response::HostList => 0,
-            Response::Fail => 1,
-            Response::Off => 2,
-            Response::PermissionDenied => 3,
-            Response::Other(n) => *n,
+            Response::Success | Response::HostList => Verdict::Success,
+            Response::Fail => Verdict::Failure,
+            Response::Off => Verdict::Off,
+            Response::PermissionDenied => Verdict::Passthrough(3),
+            Response::Other(n) => Verdict::Passthrough(*n),
         },
-        Outcome::Failed(_) => 1,
-    }
+        Outcome::Failed(_) => Verdict::Failure,
+    };
+    verdict.code()
 }
 
 /// Print what the outcome calls for and return the exit code.

@@ -1,4 +1,6 @@
-//! Command-line and standard-input parsing, both driven by the option table.
+//! Command-line and standard-input parsing, both driven by the option table;
+//! the parsers are the framework's (`vmfence-agentkit`), this module keeps
+//! the fence-virt agents' tests of them.
 //!
 //! The classic rule is kept: when the program has any command-line argument
 //! it reads no standard input; with none, it reads `key=value` lines from
@@ -8,191 +10,10 @@
 //! across `plug`/`port`/`domain`), unknown keys are ignored with a note, and
 //! values keep their inner spaces.
 
-use std::ffi::OsString;
-use std::io::BufRead;
+pub use vmfence_agentkit::parse::{parse, parse_argv, parse_stdin, MAX_STDIN};
 
-use crate::settings::{ArgError, Settings};
-use crate::table::{by_key, by_long, by_short, Arg, Binary, OptSpec, IGNORED_KEYS};
-
-/// Most bytes read from standard input; Pacemaker sends a few hundred.
-pub const MAX_STDIN: u64 = 1 << 20;
-
-/// Parsed options and the notes the parser wants shown at debug level.
-#[derive(Debug, Clone)]
-pub struct Parsed {
-    /// The settings.
-    pub settings: Settings,
-    /// Remarks such as ignored stdin keys, for the debug log.
-    pub notes: Vec<String>,
-    /// Whether the options came from standard input.
-    pub from_stdin: bool,
-}
-
-/// Parse the command line when there is one, standard input otherwise.
-/// `args` excludes the program name.
-pub fn parse<I, S, R>(bin: Binary, args: I, stdin: R) -> Result<Parsed, ArgError>
-where
-    I: IntoIterator<Item = S>,
-    S: Into<OsString>,
-    R: BufRead,
-{
-    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-    if args.is_empty() {
-        let (settings, notes) = parse_stdin(bin, stdin)?;
-        Ok(Parsed {
-            settings,
-            notes,
-            from_stdin: true,
-        })
-    } else {
-        Ok(Parsed {
-            settings: parse_argv(bin, args)?,
-            notes: Vec::new(),
-            from_stdin: false,
-        })
-    }
-}
-
-/// Parse command-line arguments (without the program name), getopt style:
-/// `-d -d`, `-dd`, `-o off`, `-ooff`, `-S`, `-S3`, plus long forms
-/// `--action=off`, `--action off`, `--help`.
-pub fn parse_argv<I, S>(bin: Binary, args: I) -> Result<Settings, ArgError>
-where
-    I: IntoIterator<Item = S>,
-    S: Into<OsString>,
-{
-    let mut found: Vec<(&'static OptSpec, Option<String>)> = Vec::new();
-    // A bare option with an optional value (`-S`), as the user spelled it:
-    // a word right after it is refused with a pointed message.
-    let mut bare_optional: Option<(String, &'static OptSpec)> = None;
-    let mut args = args.into_iter().map(Into::into);
-    let next_string = |args: &mut dyn Iterator<Item = OsString>| -> Result<Option<String>, ArgError> {
-        args.next()
-            .map(|a| {
-                a.into_string()
-                    .map_err(|a| ArgError::NotUtf8(a.to_string_lossy().into_owned()))
-            })
-            .transpose()
-    };
-    while let Some(arg) = next_string(&mut args)? {
-        let after_bare_optional = bare_optional.take();
-        if arg == "--" {
-            if let Some(stray) = next_string(&mut args)? {
-                return Err(ArgError::StrayArgument(stray));
-            }
-            break;
-        }
-        if let Some(long) = arg.strip_prefix("--") {
-            let (name, attached) = match long.split_once('=') {
-                Some((n, v)) => (n, Some(v.to_owned())),
-                None => (long, None),
-            };
-            let opt = by_long(bin, name).ok_or_else(|| ArgError::UnknownOption(format!("--{name}")))?;
-            let value = match opt.arg {
-                Arg::Flag if attached.is_some() => {
-                    return Err(ArgError::UnexpectedValue(format!("--{name}")))
-                }
-                Arg::Flag => attached,
-                Arg::Optional => {
-                    if attached.is_none() {
-                        bare_optional = Some((format!("--{name}"), opt));
-                    }
-                    attached
-                }
-                Arg::Required => match attached {
-                    Some(v) => Some(v),
-                    None => Some(
-                        next_string(&mut args)?.ok_or_else(|| ArgError::MissingValue(format!("--{name}")))?,
-                    ),
-                },
-            };
-            found.push((opt, value));
-        } else if let Some(cluster) = arg.strip_prefix('-').filter(|c| !c.is_empty()) {
-            for (i, c) in cluster.char_indices() {
-                let opt = by_short(bin, c).ok_or_else(|| ArgError::UnknownOption(format!("-{c}")))?;
-                let rest = &cluster[i + c.len_utf8()..];
-                match opt.arg {
-                    Arg::Flag => found.push((opt, None)),
-                    Arg::Optional => {
-                        if rest.is_empty() {
-                            bare_optional = Some((format!("-{c}"), opt));
-                        }
-                        found.push((opt, Some(rest.to_owned()).filter(|r| !r.is_empty())));
-                        break;
-                    }
-                    Arg::Required => {
-                        let value = if rest.is_empty() {
-                            next_string(&mut args)?.ok_or_else(|| ArgError::MissingValue(format!("-{c}")))?
-                        } else {
-                            rest.to_owned()
-                        };
-                        found.push((opt, Some(value)));
-                        break;
-                    }
-                }
-            }
-        } else if let Some((option, opt)) = after_bare_optional {
-            return Err(ArgError::DetachedValue {
-                option,
-                long: format!("--{}", opt.long()),
-                value: arg,
-            });
-        } else {
-            return Err(ArgError::StrayArgument(arg));
-        }
-    }
-    let mut settings = Settings::new(bin);
-    for (opt, value) in found {
-        settings.apply(opt, value.as_deref(), false)?;
-    }
-    Ok(settings)
-}
-
-/// Parse `key=value` lines. Returns the settings and notes about what was
-/// ignored. Errors name the offending key; reading stops at [`MAX_STDIN`].
-pub fn parse_stdin<R: BufRead>(bin: Binary, stdin: R) -> Result<(Settings, Vec<String>), ArgError> {
-    let mut settings = Settings::new(bin);
-    let mut notes = Vec::new();
-    let mut reader = stdin.take(MAX_STDIN);
-    let mut raw = Vec::new();
-    let mut lineno = 0usize;
-    loop {
-        raw.clear();
-        let n = reader
-            .read_until(b'\n', &mut raw)
-            .map_err(|e| ArgError::Stdin(e.to_string()))?;
-        if n == 0 {
-            break;
-        }
-        lineno += 1;
-        let text = String::from_utf8_lossy(&raw);
-        let line = text.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (key, value) = match line.split_once('=') {
-            Some((k, v)) => (k.trim(), Some(strip_quotes(v.trim()))),
-            None => (line, None),
-        };
-        if IGNORED_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) {
-            continue;
-        }
-        match by_key(bin, key) {
-            Some(opt) if value.is_none() && opt.arg == Arg::Required => {
-                notes.push(format!("line {lineno}: ignoring '{key}' without a value"));
-            }
-            Some(opt) => settings.apply(opt, value, true)?,
-            None => notes.push(format!("line {lineno}: ignoring unknown parameter '{key}'")),
-        }
-    }
-    Ok((settings, notes))
-}
-
-/// Remove one pair of surrounding double quotes, as the fence-agents
-/// library does.
-fn strip_quotes(v: &str) -> &str {
-    v.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(v)
-}
+/// Parsed options of `fence_xvm` or `fence_virt`.
+pub type Parsed = vmfence_agentkit::parse::Parsed<crate::settings::Settings>;
 
 #[cfg(test)]
 mod tests {
@@ -203,7 +24,8 @@ mod tests {
     use vmfence_proto::HashType;
 
     use super::*;
-    use crate::settings::{Action, Family};
+    use crate::settings::{Action, ArgError, Family, Settings};
+    use crate::table::Binary;
 
     fn argv(bin: Binary, a: &[&str]) -> Result<Settings, ArgError> {
         parse_argv(bin, a.iter().copied())

@@ -13,6 +13,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use vmfence_agentkit::value::non_empty;
+pub use vmfence_agentkit::value::{parse_bool, parse_number};
+pub use vmfence_agentkit::ArgError;
 use vmfence_proto::{Domain, HashType, Op};
 
 use crate::table::{Binary, Field, OptSpec};
@@ -259,64 +262,6 @@ impl fmt::Display for SerialParams {
         };
         write!(f, "{},{}{parity}{}", self.speed, self.data_bits, self.stop_bits)
     }
-}
-
-/// Something in the options is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ArgError {
-    /// A command-line word that is no option of this program.
-    #[error("unknown option '{0}'")]
-    UnknownOption(String),
-    /// An option that needs a value got none.
-    #[error("option {0} needs a value")]
-    MissingValue(String),
-    /// A flag was given a value (`--debug=3`).
-    #[error("option {0} takes no value")]
-    UnexpectedValue(String),
-    /// A command-line word that is not an option.
-    #[error("unexpected argument '{0}' (options take their value as -o VALUE or -oVALUE)")]
-    StrayArgument(String),
-    /// A word after an option whose value is optional and must be attached
-    /// (`-S 3`: the classic agent silently took CID 2 and ignored the 3).
-    #[error(
-        "unexpected argument '{value}' after {option}: its value must be attached ({option}{value} \
-         or {long}={value}); a bare {option} means the default"
-    )]
-    DetachedValue {
-        /// The option as given, e.g. `-S`.
-        option: String,
-        /// Its long form, e.g. `--vsock`.
-        long: String,
-        /// The word that followed it.
-        value: String,
-    },
-    /// A command-line argument that is not UTF-8.
-    #[error("argument is not valid UTF-8: {0}")]
-    NotUtf8(String),
-    /// The value does not parse or is out of range.
-    #[error("invalid value '{value}' for {option}: {reason}")]
-    InvalidValue {
-        /// The option, e.g. `-t/timeout`.
-        option: String,
-        /// The value as given.
-        value: String,
-        /// What is expected.
-        reason: String,
-    },
-    /// The action acts on a VM but none was named.
-    #[error("no virtual machine given for action '{0}' (use -n NAME, or plug=NAME on standard input)")]
-    NoTarget(&'static str),
-    /// The multicast address and `ip_family` disagree.
-    #[error("multicast address {addr} is not an {family} address")]
-    FamilyMismatch {
-        /// The address.
-        addr: IpAddr,
-        /// The family asked for.
-        family: &'static str,
-    },
-    /// Standard input could not be read.
-    #[error("cannot read standard input: {0}")]
-    Stdin(String),
 }
 
 /// Everything an agent run is configured with.
@@ -577,42 +522,6 @@ impl Settings {
         let keyless = self.transport().is_ok_and(|t| !t.uses_key());
         !keyless && (self.hash != HashType::None || self.auth != HashType::None)
     }
-}
-
-fn non_empty(v: &str, bad: impl Fn(&str, &str) -> ArgError) -> Result<&str, ArgError> {
-    if v.is_empty() {
-        Err(bad(v, "must not be empty"))
-    } else {
-        Ok(v)
-    }
-}
-
-/// `1/yes/on/true` and `0/no/off/false`, case-insensitively.
-pub fn parse_bool(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "1" | "yes" | "on" | "true" => Some(true),
-        "0" | "no" | "off" | "false" => Some(false),
-        _ => None,
-    }
-}
-
-/// A decimal number, or hexadecimal with `0x` (which the classic agents'
-/// `strtol(…, 0)` also took). A leading zero does not mean octal: `010` is
-/// ten, not eight.
-pub fn parse_number(v: &str) -> Option<i64> {
-    let v = v.trim();
-    let (neg, digits) = match v.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, v.strip_prefix('+').unwrap_or(v)),
-    };
-    let n = if let Some(hex) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
-        i64::from_str_radix(hex, 16).ok()?
-    } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        digits.parse().ok()?
-    } else {
-        return None;
-    };
-    Some(if neg { -n } else { n })
 }
 
 #[cfg(test)]

@@ -5,9 +5,17 @@
 //! letter, its long command-line form, the value it takes, the default the
 //! metadata advertises, its description, and which of the two programs has
 //! it. The argv and stdin parsers, `-h`, `-o metadata` and `--manpage` are all
-//! generated from [`OPTIONS`], so they cannot drift apart.
+//! generated from [`OPTIONS`] by the framework (`vmfence-agentkit`), so they
+//! cannot drift apart.
 
 use std::fmt;
+
+use vmfence_agentkit::docs::Docs;
+use vmfence_agentkit::{ArgError, Program};
+
+pub use vmfence_agentkit::{Arg, Content};
+
+use crate::settings::Settings;
 
 /// Which program is running. Both are built from this crate; they share the
 /// table and differ in the options they accept and in their transport.
@@ -104,132 +112,13 @@ pub enum Field {
     Manpage,
 }
 
-/// How an option takes its value on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arg {
-    /// A flag: `-d`, `-u`. On stdin a value is optional (`debug=3`, `use_uuid=1`).
-    Flag,
-    /// A required value: `-o off`, `-ooff`, `--action=off`.
-    Required,
-    /// An optional value that must be attached: `-S`, `-S3`, `--vsock=3`.
-    Optional,
-}
+/// One option of the fence-virt agents' table.
+pub type OptSpec = vmfence_agentkit::OptSpec<Binary>;
 
-/// The metadata content type of a parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Content {
-    /// `boolean`.
-    Boolean,
-    /// `string`.
-    String,
-    /// `integer`.
-    Integer,
-}
-
-impl Content {
-    /// The word used in metadata.
-    pub fn name(self) -> &'static str {
-        match self {
-            Content::Boolean => "boolean",
-            Content::String => "string",
-            Content::Integer => "integer",
-        }
-    }
-}
-
-/// One option.
-#[derive(Debug, Clone, Copy)]
-pub struct OptSpec {
-    /// The standard-input key and metadata parameter name; the long option
-    /// is the same with `-` for `_`.
-    pub name: &'static str,
-    /// The getopt letter, if any.
-    pub short: Option<char>,
-    /// Other standard-input keys accepted for the same option.
-    pub aliases: &'static [&'static str],
-    /// What it sets.
-    pub field: Field,
-    /// How it takes a value on the command line.
-    pub arg: Arg,
-    /// The value's name in help and man page (`family` → `<family>`).
-    pub placeholder: &'static str,
-    /// Metadata content type.
-    pub content: Content,
-    /// The default the metadata advertises.
-    pub default: Option<&'static str>,
-    /// One-line description.
-    pub description: &'static str,
-    /// Whether `fence_xvm` has it.
-    pub xvm: bool,
-    /// Whether `fence_virt` has it.
-    pub virt: bool,
-    /// Whether it is accepted on standard input and listed in the metadata.
-    pub stdin: bool,
-    /// Whether it is accepted on the command line.
-    pub argv: bool,
-    /// Metadata `required="1"`.
-    pub required: bool,
-    /// Metadata `deprecated="1"`.
-    pub deprecated: bool,
-    /// Metadata `obsoletes="…"`.
-    pub obsoletes: Option<&'static str>,
-}
-
-impl OptSpec {
-    /// Whether `bin` has this option.
-    pub fn is_for(&self, bin: Binary) -> bool {
-        match bin {
-            Binary::Xvm => self.xvm,
-            Binary::Virt => self.virt,
-        }
-    }
-
-    /// The long command-line name, without the leading dashes.
-    pub fn long(&self) -> String {
-        self.name.replace('_', "-")
-    }
-
-    /// Whether `key` names this option on standard input (case-insensitive,
-    /// `-` and `_` interchangeable, like the fence-agents library).
-    pub fn matches_key(&self, key: &str) -> bool {
-        let same = |n: &str| {
-            n.len() == key.len()
-                && n.bytes().zip(key.bytes()).all(|(a, b)| {
-                    let norm = |c: u8| if c == b'-' { b'_' } else { c.to_ascii_lowercase() };
-                    norm(a) == norm(b)
-                })
-        };
-        same(self.name) || self.aliases.iter().any(|a| same(a))
-    }
-
-    /// `-n <domain>` / `-d` / `-S[cid]`, as help shows the short form.
-    pub fn short_usage(&self) -> Option<String> {
-        let c = self.short?;
-        Some(match self.arg {
-            Arg::Flag => format!("-{c}"),
-            Arg::Required => format!("-{c} <{}>", self.placeholder),
-            Arg::Optional => format!("-{c}[{}]", self.placeholder),
-        })
-    }
-
-    /// `--plug=<domain>` / `--debug` / `--vsock[=<cid>]`.
-    pub fn long_usage(&self) -> String {
-        match self.arg {
-            Arg::Flag => format!("--{}", self.long()),
-            Arg::Required => format!("--{}=<{}>", self.long(), self.placeholder),
-            Arg::Optional => format!("--{}[=<{}>]", self.long(), self.placeholder),
-        }
-    }
-
-    /// How error messages name the option: `-t/timeout`.
-    pub fn display_name(&self) -> String {
-        match (self.short, self.stdin) {
-            (Some(c), true) => format!("-{c}/{}", self.name),
-            (Some(c), false) => format!("-{c}"),
-            (None, _) => self.name.to_owned(),
-        }
-    }
-}
+/// Options of `fence_xvm` only.
+const XVM: &[Binary] = &[Binary::Xvm];
+/// Options of `fence_virt` only.
+const VIRT: &[Binary] = &[Binary::Virt];
 
 const BASE: OptSpec = OptSpec {
     name: "",
@@ -241,8 +130,7 @@ const BASE: OptSpec = OptSpec {
     content: Content::String,
     default: None,
     description: "",
-    xvm: true,
-    virt: true,
+    only: &[],
     stdin: true,
     argv: true,
     required: false,
@@ -271,7 +159,7 @@ pub const OPTIONS: &[OptSpec] = &[
         default: Some("auto"),
         description: "IP family of the multicast request: auto (from the address, else IPv4), \
                       ipv4 or ipv6",
-        virt: false,
+        only: XVM,
         ..BASE
     },
     OptSpec {
@@ -281,7 +169,7 @@ pub const OPTIONS: &[OptSpec] = &[
         placeholder: "address",
         description: "Multicast group the daemons listen on (default 225.0.0.12, or ff05::3:1 for \
                       IPv6); a unicast host address works too",
-        virt: false,
+        only: XVM,
         ..BASE
     },
     OptSpec {
@@ -294,7 +182,7 @@ pub const OPTIONS: &[OptSpec] = &[
         default: None,
         description: "Serial device to the host, e.g. /dev/ttyS1; setting it selects the serial \
                       transport (unless ipaddr or vsock is set); without it VMChannel is used",
-        xvm: false,
+        only: VIRT,
         ..BASE
     },
     OptSpec {
@@ -305,7 +193,7 @@ pub const OPTIONS: &[OptSpec] = &[
         default: Some("115200,8N1"),
         description: "Serial line settings SPEED[,XYZ]: speed 2400 to 115200, data bits 5-8, \
                       parity N/E/O, stop bits 1 or 2",
-        xvm: false,
+        only: VIRT,
         ..BASE
     },
     OptSpec {
@@ -316,7 +204,7 @@ pub const OPTIONS: &[OptSpec] = &[
         default: Some("10.0.2.179"),
         description: "VMChannel address (the guestfwd address of the VM's fence channel), used \
                       when none of ipaddr, vsock and serial_device is set",
-        xvm: false,
+        only: VIRT,
         ..BASE
     },
     OptSpec {
@@ -336,7 +224,7 @@ pub const OPTIONS: &[OptSpec] = &[
         default: Some("20"),
         description: "Longest pause between multicast retransmissions, in tenths of a second \
                       (the first ones come sooner)",
-        virt: false,
+        only: XVM,
         ..BASE
     },
     OptSpec {
@@ -396,7 +284,7 @@ pub const OPTIONS: &[OptSpec] = &[
         default: Some("0"),
         description: "Mark the target as a UUID in the request; daemons decide by its form \
                       anyway, so this is only for old fence_xvmd",
-        virt: false,
+        only: XVM,
         ..BASE
     },
     OptSpec {
@@ -427,7 +315,7 @@ pub const OPTIONS: &[OptSpec] = &[
         default: Some("127.0.0.1"),
         description: "Address or host name of a daemon with a TCP listener; setting it selects \
                       the TCP transport",
-        xvm: false,
+        only: VIRT,
         ..BASE
     },
     OptSpec {
@@ -440,7 +328,7 @@ pub const OPTIONS: &[OptSpec] = &[
         default: Some("2"),
         description: "vsock CID of the daemon (2, the host, when bare; on the command line \
                       attached: -S3); setting it selects the vsock transport, even with ipaddr",
-        xvm: false,
+        only: VIRT,
         ..BASE
     },
     OptSpec {
@@ -494,25 +382,53 @@ pub const OPTIONS: &[OptSpec] = &[
 /// are accepted and ignored without a note.
 pub const IGNORED_KEYS: &[&str] = &["nodename", "agent", "self"];
 
+impl Program for Binary {
+    type Field = Field;
+    type Settings = Settings;
+
+    fn name(self) -> &'static str {
+        Binary::name(self)
+    }
+
+    fn table() -> &'static [OptSpec] {
+        OPTIONS
+    }
+
+    fn ignored_keys(self) -> &'static [&'static str] {
+        IGNORED_KEYS
+    }
+
+    fn defaults(self) -> Settings {
+        Settings::new(self)
+    }
+
+    fn apply(s: &mut Settings, opt: &OptSpec, value: Option<&str>, from_stdin: bool) -> Result<(), ArgError> {
+        s.apply(opt, value, from_stdin)
+    }
+
+    fn docs(self) -> Docs {
+        crate::docs::docs(self)
+    }
+}
+
 /// The options of `bin`, in table order.
 pub fn options_for(bin: Binary) -> impl Iterator<Item = &'static OptSpec> {
-    OPTIONS.iter().filter(move |o| o.is_for(bin))
+    bin.options()
 }
 
 /// The option of `bin` with getopt letter `c` (`?` is help).
 pub fn by_short(bin: Binary, c: char) -> Option<&'static OptSpec> {
-    let c = if c == '?' { 'h' } else { c };
-    options_for(bin).find(|o| o.argv && o.short == Some(c))
+    bin.by_short(c)
 }
 
 /// The option of `bin` with long name `name` (without dashes; `_` or `-`).
 pub fn by_long(bin: Binary, name: &str) -> Option<&'static OptSpec> {
-    options_for(bin).find(|o| o.argv && o.long() == name.replace('_', "-"))
+    bin.by_long(name)
 }
 
 /// The option of `bin` that standard-input key `key` names.
 pub fn by_key(bin: Binary, key: &str) -> Option<&'static OptSpec> {
-    options_for(bin).find(|o| o.stdin && o.matches_key(key))
+    bin.by_key(key)
 }
 
 #[cfg(test)]

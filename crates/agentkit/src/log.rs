@@ -1,4 +1,5 @@
-//! Diagnostics on standard error: errors always, debug lines from `-d` on.
+//! Diagnostics on standard error: errors always, debug lines from `-d` (or
+//! `-v`) on.
 //!
 //! The sink is any writer, so tests capture it; nothing here touches the
 //! process's own streams.
