@@ -14,7 +14,7 @@ PKGS=(
     # the classic C peers, libvirt's test driver and virsh
     fence-virt fence-virtd libvirt-clients libvirt0 libvirt-daemon
     # labs and captures
-    iproute2 procps tcpdump tshark socat python3 libxml2-utils
+    iproute2 procps tcpdump tshark socat python3 libxml2-utils iptables
     # metadata.rng for agent metadata validation, pcs to read it as users' tools do
     fence-agents pcs pacemaker-cli-utils
     # a real libvirtd with tiny QEMU (TCG) guests, and a one-node cluster for
