@@ -23,7 +23,8 @@
 #       Start the cluster (node "node1", corosync knet on ADDR, an address of
 #       NETNS; first CIB with dc-deadtime=2s, nothing else configured) and
 #       print "ready" once corosync is quorate and node1 is the DC (60 s at
-#       most in all).
+#       most in all), as "ready pid=PID ...", PID being this command's
+#       process id (the one "exec" needs).
 #       Stays in the foreground until its standard input is closed, then stops
 #       pacemakerd (SIGTERM, waits up to 60 s, then SIGKILL) and corosync
 #       (15 s), and exits 0. Exits non-zero, with the logs' tails on standard
@@ -54,7 +55,7 @@ start)
     self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
     [ -e "/run/netns/$ns" ] || die "no network namespace $ns"
     exec ip netns exec "$ns" unshare --mount --propagation private --pid --kill-child \
-        --mount-proc -- /bin/bash "$self" inside "$work" "$addr" "$agent"
+        --mount-proc -- /bin/bash "$self" inside "$work" "$addr" "$agent" "$$"
     ;;
 exec)
     [ $# -ge 3 ] || usage
@@ -68,8 +69,8 @@ inside) ;;
 esac
 
 # --- inside: process 1 of the new pid namespace, in the new mount namespace.
-[ $# -eq 4 ] || usage
-work=$2 addr=$3 agent=$4
+[ $# -eq 5 ] || usage
+work=$2 addr=$3 agent=$4 outer=$5 # outer: the start process, as seen outside
 [ $$ = 1 ] || die "inside: not process 1 of a pid namespace"
 
 # Directories the cluster writes, owned as the packages own them.
@@ -194,7 +195,7 @@ until crm_mon -1 2>/dev/null | grep -q '^ *\* Current DC: node1 '; do
     [ $SECONDS -lt $deadline ] || { echo "pacemaker-lab: no DC within 60 s" >&2; tails; stop_all; exit 1; }
     sleep 0.3
 done
-echo "ready corosync=$cpid pacemakerd=$ppid"
+echo "ready pid=$outer (corosync=$cpid pacemakerd=$ppid inside)"
 
 # Until standard input closes: watch both daemons once a second.
 status=0

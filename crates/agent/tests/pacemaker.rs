@@ -97,6 +97,9 @@ impl Cluster {
             match c.lines.recv_timeout(left) {
                 Ok(line) => {
                     let ready = line.starts_with("ready ");
+                    // The pid `exec` needs is the one we started.
+                    let pid = format!("ready pid={} ", c.child.id());
+                    assert!(!ready || line.starts_with(&pid), "{line}");
                     c.seen.push(line);
                     if ready {
                         return c;
