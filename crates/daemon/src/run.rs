@@ -34,6 +34,8 @@ use crate::logging;
 pub const DEFAULT_PID_FILE: &str = "/var/run/fence_virtd.pid";
 /// Requests handled at once, at most.
 const MAX_IN_FLIGHT: usize = 64;
+/// Threads for hypervisor calls (requests for different VMs in parallel).
+const BLOCKING_THREADS: usize = 16;
 /// How long a stop waits for requests in flight.
 const DRAIN: Duration = Duration::from_secs(30);
 /// How often the serial listener looks for guests started or stopped.
@@ -142,6 +144,10 @@ pub(crate) fn daemon(options: &Options, err: &mut dyn Write) -> anyhow::Result<(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("fence_virtd")
+        // Hypervisor calls run on blocking threads; each thread costs a
+        // stack and a malloc arena, and more than this many at once only
+        // queue inside libvirtd anyway.
+        .max_blocking_threads(BLOCKING_THREADS)
         .build()
         .context("cannot start the runtime")?;
     let result = runtime.block_on(main_loop(options.clone(), plan, bound, wait_for_init));

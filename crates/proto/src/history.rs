@@ -26,12 +26,24 @@ use crate::request::FenceRequest;
 /// The classic duplicate window.
 pub const HISTORY_WINDOW: Duration = Duration::from_secs(10);
 
-/// Identity of a request for duplicate suppression.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Identity of a request for duplicate suppression: the request code, the
+/// sequence number and a 64-bit FNV-1a digest of the lower-cased domain.
+/// Sixteen bytes and no allocation, so a busy daemon's 10 s window stays
+/// small; two different domains with the same code and sequence number
+/// would have to collide in 64 bits to be taken for one another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RequestId {
     request: u8,
     seqno: u32,
-    domain: String,
+    domain: u64,
+}
+
+fn domain_digest(domain: &str) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    domain.bytes().fold(OFFSET, |h, b| {
+        (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(PRIME)
+    })
 }
 
 impl RequestId {
@@ -45,7 +57,7 @@ impl RequestId {
         RequestId {
             request,
             seqno,
-            domain: domain.unwrap_or("").to_ascii_lowercase(),
+            domain: domain_digest(domain.unwrap_or("")),
         }
     }
 }
@@ -107,14 +119,14 @@ impl History {
             // retransmissions run again: refuse instead; the agent retries.
             return Err(Duplicate::Full);
         }
-        self.entries.insert(id.clone(), Entry::InFlight);
+        self.entries.insert(*id, Entry::InFlight);
         Ok(())
     }
 
     /// The request was answered: remember it for the window.
     pub fn complete(&mut self, id: &RequestId, now: Instant) {
-        self.entries.insert(id.clone(), Entry::Done(now));
-        self.done_order.push_back((now, id.clone()));
+        self.entries.insert(*id, Entry::Done(now));
+        self.done_order.push_back((now, *id));
     }
 
     /// The request failed before it was executed (call back or
