@@ -467,6 +467,80 @@ fn our_agents_every_action() {
     assert_one_line_per_request(&d, &[&x, &v]);
 }
 
+/// d2. Our fence_xvm over IPv6 against our daemon, a wrong key, and four of
+/// our agents at once on one guest (by name and by UUID).
+#[test]
+fn our_fence_xvm_ipv6_wrong_key_and_four_at_once() {
+    let xvm = our_bin("fence_xvm");
+    if !prerequisites(&[Need::Lab, Need::Built(xvm.clone())]) {
+        return;
+    }
+    let lab = Lab::with_subnet("vmfdi", 1, 9);
+    let setup = DaemonSetup {
+        listeners: vec![OurListener::Multicast { ipv6: true }],
+        ..DaemonSetup::with_domains(domains())
+    };
+    let d = OurDaemon::start(fvd(), &lab.host, &setup);
+    let g = lab.guest(1);
+    let mut x = Driver::new(g, &xvm, &d.key, &["-i", "ipv6"], "multicast");
+    let r = x.op("list", "", 0);
+    assert_eq!(sorted_lines(&r.stdout), list_of(&domains()), "{r:#?}");
+    x.op("status", "alpha", 0);
+    x.op("status", &uuid(3), 2);
+    x.op("off", &uuid(1), 0);
+    x.op("status", "alpha", 2);
+    x.op("on", "alpha", 0);
+    x.op("reboot", "alpha", 0);
+    x.op("monitor", "", 0);
+    x.op("off", "no-such-vm", 1);
+
+    let k = wrong_key(d.dir.path()).display().to_string();
+    let r = agent_in(
+        g,
+        xvm.to_str().unwrap(),
+        &["-k", &k, "-i", "ipv6", "-o", "status", "-H", "alpha", "-t", "2"],
+        None,
+        LIMIT,
+    );
+    expect(&r, 1, "wrong key");
+    assert!(
+        r.stderr.to_lowercase().contains("key"),
+        "the time-out names the key: {r:#?}"
+    );
+    assert!(
+        refused_with(&d, "bad-signature", &lab.guest_v6(1)),
+        "{}",
+        d.log_text()
+    );
+    assert_one_line_per_request(&d, &[&x]);
+
+    let key = d.key.display().to_string();
+    let start = Instant::now();
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let (g, key, xvm) = (g.to_owned(), key.clone(), xvm.clone());
+            thread::spawn(move || {
+                let target = if i % 2 == 0 { "beta".to_owned() } else { uuid(2) };
+                agent_in(
+                    &g,
+                    xvm.to_str().unwrap(),
+                    &[
+                        "-k", &key, "-i", "ipv6", "-o", "status", "-H", &target, "-t", "10",
+                    ],
+                    None,
+                    LIMIT,
+                )
+            })
+        })
+        .collect();
+    for h in handles {
+        let r = h.join().unwrap();
+        expect(&r, 0, "four at once");
+        assert_eq!(r.stdout, "Status: ON\n");
+    }
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+}
+
 /// e. A node with 121 domains (`test` + dom1..dom120, every tenth shut off):
 /// `list` returns all of them, running or not, and status works on any.
 #[test]
