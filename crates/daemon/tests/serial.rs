@@ -32,12 +32,7 @@ fn our_virt() -> PathBuf {
 }
 
 fn need() -> bool {
-    prerequisites(&[
-        Need::Lab,
-        Need::CAgents,
-        Need::Socat,
-        Need::Built(our_virt()),
-    ])
+    prerequisites(&[Need::Lab, Need::CAgents, Need::Socat, Need::Built(our_virt())])
 }
 
 /// `socat` bridging a domain's socket to a pty; killed by pid on drop.
@@ -58,7 +53,11 @@ impl Socat {
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         while !socket.exists() {
-            assert!(Instant::now() < deadline, "socat did not create {}", socket.display());
+            assert!(
+                Instant::now() < deadline,
+                "socat did not create {}",
+                socket.display()
+            );
             thread::sleep(Duration::from_millis(20));
         }
         Socat {
@@ -152,7 +151,13 @@ fn serial_guests_fence_within_their_groups_with_the_c_agent_and_ours() {
         serial_agent(ns, bin, &g1.tty, &["-o", "reboot", "-n", "victim"], 0);
         serial_agent(ns, bin, &g1.tty, &["-o", "status", "-n", "victim"], 0);
         // By UUID: g1 is in the group by UUID.
-        serial_agent(ns, bin, &g1.tty, &["-o", "status", "-n", &TestDomain::uuid_of(1)], 0);
+        serial_agent(
+            ns,
+            bin,
+            &g1.tty,
+            &["-o", "status", "-n", &TestDomain::uuid_of(1)],
+            0,
+        );
         // In the group but unknown to libvirt: a failure, not "off".
         serial_agent(ns, bin, &g1.tty, &["-o", "status", "-n", "ghost"], 1);
         // Outside the group: permission denied (exit 3), nothing done.
@@ -175,7 +180,9 @@ fn serial_guests_fence_within_their_groups_with_the_c_agent_and_ours() {
     // One log line per request, with the guest as requester.
     let requests = fvd.requests();
     assert!(
-        requests.iter().any(|l| l.get("listener") == "serial" && l.get("src").starts_with("g1 (")),
+        requests
+            .iter()
+            .any(|l| l.get("listener") == "serial" && l.get("src").starts_with("g1 (")),
         "{}",
         fvd.log_text()
     );
@@ -215,10 +222,19 @@ fn serial_without_groups_refuses_unless_unrestricted() {
         g1.wait_tty();
         let (off, status) = if unrestricted { (0, 2) } else { (3, 3) };
         serial_agent(&lab.host, C_VIRT, &g1.tty, &["-o", "off", "-n", "victim"], off);
-        serial_agent(&lab.host, C_VIRT, &g1.tty, &["-o", "status", "-n", "victim"], status);
+        serial_agent(
+            &lab.host,
+            C_VIRT,
+            &g1.tty,
+            &["-o", "status", "-n", "victim"],
+            status,
+        );
         let log = fvd.log_text();
         if unrestricted {
-            assert!(log.contains("unrestricted"), "the start-up warning names the setting:\n{log}");
+            assert!(
+                log.contains("unrestricted"),
+                "the start-up warning names the setting:\n{log}"
+            );
         } else {
             assert!(log.contains("no-groups"), "the refusal names its reason:\n{log}");
         }
@@ -254,7 +270,9 @@ impl GuestFwd {
                 });
                 // Down: until the guest hangs up (write fails) or the
                 // upward half ends.
-                from_daemon.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+                from_daemon
+                    .set_read_timeout(Some(Duration::from_millis(100)))
+                    .unwrap();
                 let mut buf = [0u8; 512];
                 while !up.is_finished() {
                     match from_daemon.read(&mut buf) {
@@ -312,7 +330,11 @@ fn vmchannel_guests_fence_over_guestfwd() {
         let run = |args: &[&str], code: i32| {
             let mut all = vec!["-A", "127.0.0.1", "-p", &port, "-t", "5"];
             all.extend_from_slice(args);
-            let out = Command::new(bin).args(&all).stdin(Stdio::null()).output().unwrap();
+            let out = Command::new(bin)
+                .args(&all)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
             assert_eq!(
                 out.status.code(),
                 Some(code),
@@ -326,7 +348,18 @@ fn vmchannel_guests_fence_over_guestfwd() {
         let deadline = Instant::now() + LIMIT;
         loop {
             let ok = Command::new(bin)
-                .args(["-A", "127.0.0.1", "-p", &port, "-t", "2", "-o", "status", "-n", "victim"])
+                .args([
+                    "-A",
+                    "127.0.0.1",
+                    "-p",
+                    &port,
+                    "-t",
+                    "2",
+                    "-o",
+                    "status",
+                    "-n",
+                    "victim",
+                ])
                 .stdin(Stdio::null())
                 .output()
                 .unwrap();
