@@ -211,6 +211,15 @@ pub fn encode_call(method: &str, params: &[Value]) -> Result<String, EncodeError
     Ok(x)
 }
 
+/// Encode `value` as a response body (what a server sends; the client
+/// never needs it, the fuzz round trip and the tests do).
+pub fn encode_response(value: &Value) -> Result<String, EncodeError> {
+    let mut x = String::from("<?xml version=\"1.0\"?>\n<methodResponse><params><param>");
+    encode_value(&mut x, value)?;
+    x.push_str("</param></params></methodResponse>\n");
+    Ok(x)
+}
+
 fn encode_value(x: &mut String, v: &Value) -> Result<(), EncodeError> {
     x.push_str("<value>");
     match v {
