@@ -18,7 +18,9 @@ fn has_nan(v: &Value) -> bool {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(Reply::Value(v)) = decode_response(data) else { return };
+    let Ok(Reply::Value(v)) = decode_response(data) else {
+        return;
+    };
     let _ = VmRecord::from_value("OpaqueRef:fuzz", &v);
     if let Some(records) = v.as_struct() {
         for (r, rec) in records {
@@ -27,8 +29,13 @@ fuzz_target!(|data: &[u8]| {
     }
     if !has_nan(&v) {
         let body = encode_response(&v).unwrap_or_else(|e| panic!("a decoded value does not encode: {e}"));
-        let again = decode_response(body.as_bytes()).unwrap_or_else(|e| panic!("re-encoded body does not decode: {e}\n{body}"));
-        assert_eq!(again, Reply::Value(v.clone()), "round trip changed the value:\n{body}");
+        let again = decode_response(body.as_bytes())
+            .unwrap_or_else(|e| panic!("re-encoded body does not decode: {e}\n{body}"));
+        assert_eq!(
+            again,
+            Reply::Value(v.clone()),
+            "round trip changed the value:\n{body}"
+        );
     }
     let _ = open_envelope(v);
 });
