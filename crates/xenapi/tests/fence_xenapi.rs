@@ -499,6 +499,14 @@ fn pool_addresses_are_tried_in_order() {
         o.stderr
     );
     no_session_left(&sim, "failover");
+    // The member still names a master that is gone: the next address.
+    sim.set_master_address(DOWN);
+    let urls = format!("{},{}", sim.url(SLAVE), sim.master());
+    let o = ours(&sim, &urls, &["-o", "status", "-n", "vm-node1", "-vv"]);
+    assert_eq!((o.code, o.stdout.as_str()), (0, "Status: ON\n"), "{o:?}");
+    assert!(o.stderr.contains("the master is 127.0.0.9"), "{}", o.stderr);
+    no_session_left(&sim, "stale master address");
+    sim.set_master_address(MASTER);
     // No master at all: every address and its reason.
     let urls = format!("{},{}", sim.url(DOWN), sim.url(BLACKHOLE));
     let o = ours(

@@ -166,7 +166,7 @@ impl Default for Settings {
             login_timeout: Duration::from_secs(5),
             power_timeout: Duration::from_secs(20),
             power_wait: Duration::ZERO,
-            shell_timeout: Duration::from_secs(10),
+            shell_timeout: Duration::from_secs(5),
             status_sleep: Duration::from_secs(1),
             retry_on: 1,
             help: false,

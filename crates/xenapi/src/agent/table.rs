@@ -411,7 +411,7 @@ pub const OPTIONS: &[OptSpec<Xenapi>] = &[
         field: Field::ShellTimeout,
         placeholder: "seconds",
         content: Content::Second,
-        default: Some("10"),
+        default: Some("5"),
         description: "Limit for each other XenAPI call (look-ups, state polls, list, logout)",
         ..BASE
     },

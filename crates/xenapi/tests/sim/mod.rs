@@ -157,6 +157,7 @@ struct State {
     failures: BTreeMap<String, Vec<String>>,
     drop_session_on: Option<String>,
     bad_http: bool,
+    master_address: String,
 }
 
 /// A running simulated pool; dropping it stops it.
@@ -311,6 +312,7 @@ impl Sim {
         let state = Arc::new(Mutex::new(State {
             vms: fixture(),
             next_domid: 100,
+            master_address: MASTER.to_owned(),
             ..State::default()
         }));
         let stop = Arc::new(AtomicBool::new(false));
@@ -433,6 +435,12 @@ impl Sim {
     /// to the oldest session beyond its limit).
     pub fn drop_session_on(&self, method: &str) {
         self.state.lock().unwrap().drop_session_on = Some(method.to_owned());
+    }
+
+    /// The member names `addr` as the master (e.g. [`DOWN`]: the master it
+    /// knows of is gone).
+    pub fn set_master_address(&self, addr: &str) {
+        self.state.lock().unwrap().master_address = addr.to_owned();
     }
 
     /// The master answers every request with HTTP 500 and an HTML page.
@@ -724,7 +732,8 @@ fn answer(addr: &str, role: Role, state: &Mutex<State>, method: &str, params: &[
         vm: vm_param,
     });
     if role == Role::Slave {
-        return fail(&["HOST_IS_SLAVE", MASTER]);
+        let master = st.master_address.clone();
+        return fail(&["HOST_IS_SLAVE", &master]);
     }
     let text = |i: usize| match params.get(i) {
         Some(P::S(v)) => Some(v.clone()),
