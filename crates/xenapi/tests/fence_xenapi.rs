@@ -616,7 +616,7 @@ fn time_outs_still_log_out() {
         "{}",
         o.stderr
     );
-    assert!(o.took < Duration::from_secs(2), "{:?}", o.took);
+    assert!(o.took < Duration::from_millis(2500), "{:?}", o.took);
     no_session_left(&sim, "power call time-out");
     // A look-up does not answer in time.
     sim.set_delay("VM.get_by_name_label", Duration::from_secs(3));
@@ -641,7 +641,10 @@ fn time_outs_still_log_out() {
     // The known limit: a log-in that the server completes after the agent
     // gave up makes a session nobody has the reference of, so nobody can
     // log it out; xapi expires it (after 24 h, or as the oldest of 400).
-    std::thread::sleep(Duration::from_millis(1300));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.open_sessions().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(sim.open_sessions().len(), 1);
 }
 
@@ -719,7 +722,7 @@ fn pacemaker_stdin_with_the_classic_names() {
 #[test]
 fn the_login_names_the_agent() {
     let sim = Sim::start(Options::default());
-    sim.set_delay("VM.get_all_records", Duration::from_millis(300));
+    sim.set_delay("VM.get_all_records", Duration::from_secs(1));
     let m = sim.master();
     let handle = std::thread::spawn(move || ours_owned(&m));
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -748,9 +751,9 @@ fn ours_owned(master: &str) -> Out {
 fn delay_applies_to_off_and_reboot_only() {
     let sim = Sim::start(Options::default());
     let m = sim.master();
-    let o = ours(&sim, &m, &["-o", "status", "-n", "vm-node1", "--delay=1"]);
+    let o = ours(&sim, &m, &["-o", "status", "-n", "vm-node1", "--delay=10"]);
     assert_eq!(o.code, 0);
-    assert!(o.took < Duration::from_millis(900), "{:?}", o.took);
+    assert!(o.took < Duration::from_secs(8), "{:?}", o.took);
     let o = ours(&sim, &m, &["-o", "off", "-n", "vm-node1", "--delay=0.4"]);
     assert_eq!(o.code, 0, "{o:?}");
     assert!(o.took >= Duration::from_millis(400), "{:?}", o.took);
