@@ -413,6 +413,35 @@ fn tls_is_verified_and_refused_without_trust() {
     assert_eq!(o.code, 1, "{o:?}");
     no_session_left(&sim, "tls");
 
+    // A self-signed host certificate (what XenServer and XCP-ng hosts make
+    // for themselves) given as cacert is trusted; without it, refused.
+    let own = Sim::start(Options {
+        tls: true,
+        self_signed: true,
+        ..Options::default()
+    });
+    let o = ours(&own, &own.master(), &["-o", "status", "-n", "vm-node1"]);
+    assert_eq!((o.code, o.stdout.as_str()), (0, "Status: ON\n"), "{o:?}");
+    let o = run(
+        BIN,
+        &strings(&[
+            "-s",
+            &own.master(),
+            "-l",
+            USER,
+            "-p",
+            PASSWORD,
+            "-o",
+            "status",
+            "-n",
+            "vm-node1",
+        ]),
+        None,
+    );
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.contains("certificate is not accepted"), "{}", o.stderr);
+    no_session_left(&own, "self-signed");
+
     // A certificate for another address: the name does not match.
     let other = Sim::start(Options {
         tls: true,

@@ -80,6 +80,10 @@ pub struct Options {
     /// The addresses the server certificate is for (default: the
     /// simulator's three).
     pub cert_ips: Vec<IpAddr>,
+    /// A self-signed server certificate (not a CA), as XenServer and
+    /// XCP-ng hosts make for themselves; `ca_file` is then that
+    /// certificate.
+    pub self_signed: bool,
 }
 
 impl Default for Options {
@@ -91,6 +95,7 @@ impl Default for Options {
                 .iter()
                 .map(|a| a.parse().unwrap())
                 .collect(),
+            self_signed: false,
         }
     }
 }
@@ -235,7 +240,7 @@ struct Tls {
     other_ca_pem: String,
 }
 
-fn make_tls(ips: &[IpAddr]) -> Tls {
+fn make_tls(ips: &[IpAddr], self_signed: bool) -> Tls {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -251,7 +256,11 @@ fn make_tls(ips: &[IpAddr]) -> Tls {
     for ip in ips {
         params.subject_alt_names.push(SanType::IpAddress(*ip));
     }
-    let cert = params.signed_by(&key, &issuer).unwrap();
+    let cert = if self_signed {
+        params.self_signed(&key).unwrap()
+    } else {
+        params.signed_by(&key, &issuer).unwrap()
+    };
     let other_key = KeyPair::generate().unwrap();
     let mut other = CertificateParams::new(Vec::<String>::new()).unwrap();
     other.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -269,7 +278,7 @@ fn make_tls(ips: &[IpAddr]) -> Tls {
         .unwrap();
     Tls {
         config: Arc::new(config),
-        ca_pem: ca_cert.pem(),
+        ca_pem: if self_signed { cert.pem() } else { ca_cert.pem() },
         other_ca_pem: other_cert.pem(),
     }
 }
@@ -279,7 +288,7 @@ impl Sim {
     /// asked), all on one free port.
     pub fn start(opts: Options) -> Sim {
         let dir = tempfile::tempdir().unwrap();
-        let tls = opts.tls.then(|| make_tls(&opts.cert_ips));
+        let tls = opts.tls.then(|| make_tls(&opts.cert_ips, opts.self_signed));
         let ca_file = dir.path().join("ca.pem");
         let other_ca_file = dir.path().join("other-ca.pem");
         if let Some(t) = &tls {
