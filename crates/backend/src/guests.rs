@@ -151,19 +151,9 @@ impl LibvirtGuests {
         let mut live = Vec::new();
         let mut problems = Vec::new();
         for (slot, uri) in slots.iter_mut().zip(&self.uris) {
-            let alive = slot
-                .as_ref()
-                .is_some_and(|c| c.is_alive().unwrap_or(false) && c.num_of_domains().is_ok());
-            if !alive {
-                *slot = None;
-                virt::error::clear_error_callback();
-                match Connect::open(Some(uri)) {
-                    Ok(c) => *slot = Some(c),
-                    Err(e) => problems.push(format!("{uri}: {}", e.message())),
-                }
-            }
-            if let Some(c) = slot {
-                live.push(c.clone());
+            match crate::libvirt::refresh(slot, uri) {
+                Ok(c) => live.push(c),
+                Err(problem) => problems.push(problem),
             }
         }
         if live.is_empty() {

@@ -102,21 +102,9 @@ impl LibvirtHypervisor {
             // the test driver keeps its state per connection: one only
             let k = if uri.starts_with("test:") { 0 } else { turn };
             let slot = &mut slots[u * POOL + k];
-            // A cheap round trip that takes no domain lock: counting domains
-            // waits for every domain job in progress (a destroy takes ~2 s on
-            // QEMU), which made concurrent requests wait for each other.
-            let alive = slot
-                .as_ref()
-                .is_some_and(|c| c.is_alive().unwrap_or(false) && c.lib_version().is_ok());
-            if !alive {
-                *slot = None; // drops (closes) the dead connection
-                match Connect::open(Some(uri)) {
-                    Ok(c) => *slot = Some(c),
-                    Err(e) => problems.push(format!("{uri}: {}", e.message())),
-                }
-            }
-            if let Some(c) = slot {
-                live.push(c.clone());
+            match refresh(slot, uri) {
+                Ok(c) => live.push(c),
+                Err(problem) => problems.push(problem),
             }
         }
         if live.is_empty() {
@@ -211,6 +199,24 @@ fn raw_state(s: Enum<DomainState, u32>) -> u8 {
         Enum::Known(DomainState::PMSuspended) => vir_state::PMSUSPENDED,
         Enum::Unknown(n) => u8::try_from(n).unwrap_or(u8::MAX),
     }
+}
+
+/// The connection in `slot`, reopened on `uri` when it is missing or dead;
+/// the error is `URI: reason`. The liveness check is a cheap round trip
+/// that takes no domain lock: counting domains, say, waits for every
+/// domain job in progress (a destroy takes ~2 s on QEMU), which made
+/// concurrent requests wait for each other.
+pub(crate) fn refresh(slot: &mut Option<Connect>, uri: &str) -> Result<Connect, String> {
+    let alive = slot
+        .as_ref()
+        .is_some_and(|c| c.is_alive().unwrap_or(false) && c.lib_version().is_ok());
+    if !alive {
+        *slot = None; // drops (closes) the dead connection
+        virt::error::clear_error_callback();
+        let c = Connect::open(Some(uri)).map_err(|e| format!("{uri}: {}", e.message()))?;
+        *slot = Some(c);
+    }
+    slot.clone().ok_or_else(|| format!("{uri}: not connected"))
 }
 
 impl Hypervisor for LibvirtHypervisor {
