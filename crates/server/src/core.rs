@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use vmfence_proto::history::{Duplicate, History, ReplayGuard, RequestId, HISTORY_WINDOW};
 use vmfence_proto::hostlist::encode_host_list;
-use vmfence_proto::{Handshake, HashType, Key, Op, Role, VerifiedRequest, CHALLENGE_LEN};
+use vmfence_proto::{Handshake, HashType, Key, Op, Response, Role, VerifiedRequest, CHALLENGE_LEN};
 
 use crate::dispatch::{Answer, Dispatcher, Executed};
 use crate::permissions::Requester;
@@ -181,23 +181,34 @@ impl Core {
             Answer::Code(c) => (vec![c.code()], c.code()),
             Answer::List(entries, fin) => (encode_host_list(entries, *fin), fin.code()),
         };
+        let delivery = self.write_answer(stream, &bytes).await;
+        self.complete(&id);
+        RequestLine {
+            listener: &listener.name,
+            peer,
+            src,
+            op,
+            domain,
+            seqno,
+        }
+        .executed(outcome, code, delivery, detail, started);
+    }
+
+    /// Write a whole answer within the time limit; says how it went
+    /// (`sent`, `peer-gone`, `write-timeout`) for the log line.
+    pub async fn write_answer<S>(&self, stream: &mut S, bytes: &[u8]) -> &'static str
+    where
+        S: AsyncWrite + Unpin,
+    {
         let written = tokio::time::timeout(self.timeouts.answer_write, async {
-            stream.write_all(&bytes).await?;
+            stream.write_all(bytes).await?;
             stream.flush().await
         })
         .await;
-        self.complete(&id);
-        let delivery = match written {
+        match written {
             Ok(Ok(())) => "sent",
             Ok(Err(_)) => "peer-gone",
             Err(_) => "write-timeout",
-        };
-        let latency_ms = started.elapsed().as_millis() as u64;
-        let detail = detail.unwrap_or_default();
-        if code == 1 || delivery != "sent" {
-            tracing::warn!(listener = %listener.name, peer, src = %src, op, domain, seqno, outcome, code, delivery, detail, latency_ms, "request");
-        } else {
-            tracing::info!(listener = %listener.name, peer, src = %src, op, domain, seqno, outcome, code, delivery, detail, latency_ms, "request");
         }
     }
 
@@ -235,6 +246,52 @@ impl Core {
                 }
             };
             hs.feed(&buf[..n]).map_err(|e| e.to_string())?;
+        }
+    }
+}
+
+/// What every request's log line names, whatever the listener.
+#[derive(Debug)]
+pub struct RequestLine<'a> {
+    /// Listener label.
+    pub listener: &'a str,
+    /// Where the bytes came from (address, socket, CID).
+    pub peer: &'a str,
+    /// The requester as permissions see it.
+    pub src: &'a Requester,
+    /// Operation name.
+    pub op: &'a str,
+    /// Target domain as requested ("" for none).
+    pub domain: &'a str,
+    /// Request sequence number.
+    pub seqno: u32,
+}
+
+impl RequestLine<'_> {
+    /// The one line of an executed request: a warning when it failed or
+    /// the answer did not get through.
+    pub fn executed(
+        &self,
+        outcome: &str,
+        code: u8,
+        delivery: &str,
+        detail: Option<String>,
+        started: Instant,
+    ) {
+        let RequestLine {
+            listener,
+            peer,
+            src,
+            op,
+            domain,
+            seqno,
+        } = *self;
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let detail = detail.unwrap_or_default();
+        if code == Response::Fail.code() || delivery != "sent" {
+            tracing::warn!(listener, peer, src = %src, op, domain, seqno, outcome, code, delivery, detail, latency_ms, "request");
+        } else {
+            tracing::info!(listener, peer, src = %src, op, domain, seqno, outcome, code, delivery, detail, latency_ms, "request");
         }
     }
 }

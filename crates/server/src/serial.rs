@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::UnixStream;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -27,7 +27,7 @@ use vmfence_proto::history::RequestId;
 use vmfence_proto::serial::{encode_host_list, encode_response, FramerEvent, RequestFramer, SerialRequest};
 use vmfence_proto::{Op, Response};
 
-use crate::core::Core;
+use crate::core::{Core, RequestLine};
 use crate::dispatch::{Answer, Executed};
 use crate::permissions::Requester;
 
@@ -208,7 +208,9 @@ async fn serve_socket(
                 }
                 FramerEvent::Malformed(e) => {
                     tracing::warn!(listener = %spec.name, peer = %shown, src = %who, reason = "malformed", detail = %e, "request refused");
-                    let _ = write_bounded(&core, &mut stream, &encode_response(Response::Fail)).await;
+                    let _ = core
+                        .write_answer(&mut stream, &encode_response(Response::Fail))
+                        .await;
                 }
             }
         }
@@ -219,19 +221,6 @@ async fn serve_socket(
         };
     }
     tracing::info!(listener = %spec.name, domain = %guest.name, socket = %shown, "guest socket closed");
-}
-
-async fn write_bounded(core: &Core, stream: &mut UnixStream, bytes: &[u8]) -> &'static str {
-    match tokio::time::timeout(core.timeouts.answer_write, async {
-        stream.write_all(bytes).await?;
-        stream.flush().await
-    })
-    .await
-    {
-        Ok(Ok(())) => "sent",
-        Ok(Err(_)) => "peer-gone",
-        Err(_) => "write-timeout",
-    }
 }
 
 /// One request: exactly one answer (unless it is a duplicate, which the
@@ -266,13 +255,13 @@ async fn handle(
              (add groups, or unrestricted = \"1\" in listeners/serial)"
                 .into(),
         );
-        let _ = write_bounded(core, stream, &bytes).await;
+        let _ = core.write_answer(stream, &bytes).await;
         return;
     }
     let Some(_slot) = core.try_slot() else {
         core.abandon(&id);
         let bytes = refuse(Response::Fail, "busy", "too many requests in flight".into());
-        let _ = write_bounded(core, stream, &bytes).await;
+        let _ = core.write_answer(stream, &bytes).await;
         return;
     };
     let Executed {
@@ -287,13 +276,15 @@ async fn handle(
         Answer::Code(c) => (encode_response(*c).to_vec(), c.code()),
         Answer::List(entries, fin) => (encode_host_list(entries, *fin), fin.code()),
     };
-    let delivery = write_bounded(core, stream, &bytes).await;
+    let delivery = core.write_answer(stream, &bytes).await;
     core.complete(&id);
-    let latency_ms = started.elapsed().as_millis() as u64;
-    let detail = detail.unwrap_or_default();
-    if code == Response::Fail.code() || delivery != "sent" {
-        tracing::warn!(listener = %spec.name, peer, src = %who, op, domain, seqno, outcome, code, delivery, detail, latency_ms, "request");
-    } else {
-        tracing::info!(listener = %spec.name, peer, src = %who, op, domain, seqno, outcome, code, delivery, detail, latency_ms, "request");
+    RequestLine {
+        listener: &spec.name,
+        peer,
+        src: who,
+        op,
+        domain,
+        seqno,
     }
+    .executed(outcome, code, delivery, detail, started);
 }
