@@ -5,20 +5,17 @@
 //! (or a VMChannel `<channel type='unix'>`) in the test node. Nothing runs
 //! QEMU, so `socat` plays it: it listens on the domain's socket (the daemon
 //! connects there) and bridges it to a pty that plays the guest's serial
-//! port, which the agent opens with `-D`. For VMChannel a small bridge in
-//! this file plays QEMU's `guestfwd`: TCP from the agent ↔ the domain's
-//! unix socket.
+//! port, which the agent opens with `-D`. For VMChannel, socat and
+//! testlab's `GuestFwd` play QEMU's `guestfwd`: TCP from the agent ↔ the
+//! domain's unix socket.
 //!
 //! No network traffic: unix sockets, ptys and loopback TCP inside the
 //! lab's namespace.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::net::UnixListener;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -35,55 +32,43 @@ fn need() -> bool {
     prerequisites(&[Need::Lab, Need::CAgents, Need::Socat, Need::Built(our_virt())])
 }
 
-/// `socat` bridging a domain's socket to a pty; killed by pid on drop.
+/// `socat` in `ns` bridging a domain's socket to a pty (the guest's serial
+/// port, `tty`), as QEMU's chardev would; killed by pid on drop.
 struct Socat {
-    child: Child,
+    _process: Spawned,
     tty: PathBuf,
 }
 
 impl Socat {
-    fn start(socket: &Path, tty: &Path) -> Socat {
-        let child = Command::new("socat")
-            .arg(format!("UNIX-LISTEN:{}", socket.display()))
-            .arg(format!("PTY,link={},raw,echo=0", tty.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !socket.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "socat did not create {}",
-                socket.display()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
+    fn start(ns: &str, socket: &Path, tty: &Path) -> Socat {
+        let process = Spawned::start(
+            ns,
+            "socat",
+            &[
+                &format!("UNIX-LISTEN:{}", socket.display()),
+                &format!("PTY,link={},raw,echo=0", tty.display()),
+            ],
+        );
+        wait_for(&format!("socat's {}", socket.display()), || socket.exists());
         Socat {
-            child,
+            _process: process,
             tty: tty.to_owned(),
         }
     }
 
     /// The pty appears once the daemon has connected to the socket.
     fn wait_tty(&self) {
-        let deadline = Instant::now() + LIMIT;
-        while !self.tty.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "the daemon never connected to the guest's socket ({} missing)",
-                self.tty.display()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
+        wait_for("the daemon to connect to the guest's socket", || {
+            self.tty.exists()
+        });
     }
 }
 
-impl Drop for Socat {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + LIMIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "waited {LIMIT:?} for {what}");
+        thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -120,8 +105,8 @@ fn serial_guests_fence_within_their_groups_with_the_c_agent_and_ours() {
         TestDomain::new("victim", 3, true),
         TestDomain::new("offvm", 4, false),
     ];
-    let g1 = Socat::start(&fence.join("g1.sock"), &work.path().join("tty1"));
-    let g2 = Socat::start(&fence.join("g2.sock"), &work.path().join("tty2"));
+    let g1 = Socat::start(&lab.host, &fence.join("g1.sock"), &work.path().join("tty1"));
+    let g2 = Socat::start(&lab.host, &fence.join("g2.sock"), &work.path().join("tty2"));
     let listener = OurListener::Serial {
         path: fence.clone(),
         vmchannel: false,
@@ -209,7 +194,7 @@ fn serial_without_groups_refuses_unless_unrestricted() {
             TestDomain::new("g1", 1, true).with_serial(&fence.join("g1.sock")),
             TestDomain::new("victim", 2, true),
         ];
-        let g1 = Socat::start(&fence.join("g1.sock"), &work.path().join("tty1"));
+        let g1 = Socat::start(&lab.host, &fence.join("g1.sock"), &work.path().join("tty1"));
         let setup = DaemonSetup {
             listeners: vec![OurListener::Serial {
                 path: fence.clone(),
@@ -241,66 +226,15 @@ fn serial_without_groups_refuses_unless_unrestricted() {
     }
 }
 
-/// QEMU's `guestfwd` in miniature: every TCP connection from the guest is
-/// piped to the (one, persistent) connection the daemon made to the
-/// domain's unix socket.
-struct GuestFwd {
-    port: u16,
-}
-
-impl GuestFwd {
-    fn start(socket: &Path) -> GuestFwd {
-        let unix = UnixListener::bind(socket).unwrap();
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        thread::spawn(move || {
-            let Ok((daemon, _)) = unix.accept() else { return };
-            for guest in tcp.incoming() {
-                let Ok(mut guest) = guest else { return };
-                let mut to_daemon = daemon.try_clone().unwrap();
-                let mut from_daemon = daemon.try_clone().unwrap();
-                let mut guest_w = guest.try_clone().unwrap();
-                let up = thread::spawn(move || {
-                    let mut buf = [0u8; 512];
-                    while let Ok(n) = guest.read(&mut buf) {
-                        if n == 0 || to_daemon.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                });
-                // Down: until the guest hangs up (write fails) or the
-                // upward half ends.
-                from_daemon
-                    .set_read_timeout(Some(Duration::from_millis(100)))
-                    .unwrap();
-                let mut buf = [0u8; 512];
-                while !up.is_finished() {
-                    match from_daemon.read(&mut buf) {
-                        Ok(0) => return,
-                        Ok(n) => {
-                            if guest_w.write_all(&buf[..n]).is_err() {
-                                break;
-                            }
-                        }
-                        Err(_) => {}
-                    }
-                }
-                let _ = guest_w.shutdown(std::net::Shutdown::Both);
-                let _ = up.join();
-            }
-        });
-        GuestFwd { port }
-    }
-}
-
 #[test]
 fn vmchannel_guests_fence_over_guestfwd() {
     if !need() {
         return;
     }
-    // The bridge listens on loopback in this (the test's) namespace and
-    // the agents run here too; the daemon reaches the unix socket from
-    // the lab's namespace (unix sockets are not per network namespace).
+    // QEMU's guestfwd in miniature, all inside the lab's host namespace:
+    // socat takes the guest's TCP connections on 127.0.0.1:1229 and hands
+    // them to the relay, which forwards them to the domain's channel
+    // socket, where the daemon is connected.
     let lab = Lab::with_subnet("vmfsf", 0, 72);
     let work = tempfile::tempdir().unwrap();
     let fence = work.path().join("fence");
@@ -309,7 +243,16 @@ fn vmchannel_guests_fence_over_guestfwd() {
         TestDomain::new("g1", 1, true).with_channel(&fence.join("g1.sock")),
         TestDomain::new("victim", 2, true),
     ];
-    let fwd = GuestFwd::start(&fence.join("g1.sock"));
+    let guest_sock = work.path().join("guest.sock");
+    let _fwd = GuestFwd::start(&fence.join("g1.sock"), &guest_sock);
+    let _socat = Spawned::start(
+        &lab.host,
+        "socat",
+        &[
+            "TCP-LISTEN:1229,bind=127.0.0.1,reuseaddr,fork",
+            &format!("UNIX-CONNECT:{}", guest_sock.display()),
+        ],
+    );
     let setup = DaemonSetup {
         listeners: vec![OurListener::Serial {
             path: fence.clone(),
@@ -324,56 +267,26 @@ fn vmchannel_guests_fence_over_guestfwd() {
         ..DaemonSetup::with_domains(domains)
     };
     let _fvd = OurDaemon::start(Path::new(FVD), &lab.host, &setup);
-    let port = fwd.port.to_string();
     let ours = our_virt();
     for bin in [C_VIRT, ours.to_str().unwrap()] {
-        let run = |args: &[&str], code: i32| {
-            let mut all = vec!["-A", "127.0.0.1", "-p", &port, "-t", "5"];
+        let run = |args: &[&str], t: &str| {
+            let mut all = vec!["-A", "127.0.0.1", "-t", t];
             all.extend_from_slice(args);
-            let out = Command::new(bin)
-                .args(&all)
-                .stdin(Stdio::null())
-                .output()
-                .unwrap();
-            assert_eq!(
-                out.status.code(),
-                Some(code),
-                "{bin} {all:?}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            agent_in(&lab.host, bin, &all, None, LIMIT)
         };
         // The daemon connects within one rescan; the first request may
         // arrive before that, so wait for a success first.
-        let deadline = Instant::now() + LIMIT;
-        loop {
-            let ok = Command::new(bin)
-                .args([
-                    "-A",
-                    "127.0.0.1",
-                    "-p",
-                    &port,
-                    "-t",
-                    "2",
-                    "-o",
-                    "status",
-                    "-n",
-                    "victim",
-                ])
-                .stdin(Stdio::null())
-                .output()
-                .unwrap();
-            if ok.status.code() == Some(0) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "VMChannel never answered");
-            thread::sleep(Duration::from_millis(200));
+        wait_for("a VMChannel answer", || {
+            run(&["-o", "status", "-n", "victim"], "2").code == 0
+        });
+        for (args, code) in [
+            (["-o", "off", "-n", "victim"], 0),
+            (["-o", "status", "-n", "victim"], 2),
+            (["-o", "on", "-n", "victim"], 0),
+            (["-o", "off", "-n", "nosuch"], 3),
+        ] {
+            let r = run(&args, "5");
+            assert_eq!(r.code, code, "{bin} {args:?}: {r:#?}");
         }
-        run(&["-o", "off", "-n", "victim"], 0);
-        run(&["-o", "status", "-n", "victim"], 2);
-        run(&["-o", "on", "-n", "victim"], 0);
-        run(&["-o", "off", "-n", "nosuch"], 3);
     }
-    drop(lab);
-    let _ = TcpStream::connect(("127.0.0.1", fwd.port));
 }

@@ -17,6 +17,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cdaemon;
+mod guestfwd;
 mod lab;
 mod log;
 mod node;
@@ -25,6 +26,7 @@ mod prereq;
 mod run;
 
 pub use cdaemon::{CDaemon, Listener};
+pub use guestfwd::GuestFwd;
 pub use lab::{Lab, HOST_V4, HOST_V6};
 pub use log::{strip_ansi, LogLine};
 pub use node::{node_xml, numbered_domains, TestDomain};
