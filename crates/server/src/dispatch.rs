@@ -116,7 +116,10 @@ impl Dispatcher {
         };
         match op {
             Op::Null => Executed::code(Response::Fail, "null", None),
-            Op::DevStatus => match self.blocking("monitor", None, |b| b.health()).await {
+            Op::DevStatus => match self
+                .blocking("monitor", self.limits.query, None, |b| b.health())
+                .await
+            {
                 Ok(()) => Executed::code(Response::Success, "ok", None),
                 Err(e) => Executed::failed(&e),
             },
@@ -148,14 +151,17 @@ impl Dispatcher {
         let t = target.to_string();
         let lock = Some(self.vm_lock(target));
         match op {
-            Op::Status => match self.blocking("status", lock, move |b| b.status(&t)).await {
+            Op::Status => match self
+                .blocking("status", self.limits.query, lock, move |b| b.status(&t))
+                .await
+            {
                 Ok(Power::On(_)) => Executed::code(Response::Success, "on", None),
                 Ok(Power::Off) => Executed::code(Response::Off, "off", None),
                 Err(e) => Executed::failed(&e),
             },
             _ => {
                 let result = self
-                    .blocking(op.name(), lock, move |b| match op {
+                    .blocking(op.name(), self.limits.power, lock, move |b| match op {
                         Op::Off => b.off(&t),
                         Op::On => b.on(&t),
                         _ => b.reboot(&t),
@@ -180,7 +186,7 @@ impl Dispatcher {
     }
 
     async fn list(&self, src: &Requester) -> Executed {
-        match self.blocking("list", None, |b| b.list()).await {
+        match self.blocking("list", self.limits.query, None, |b| b.list()).await {
             Ok(vms) => {
                 let entries: Vec<HostState> = vms
                     .into_iter()
@@ -213,17 +219,15 @@ impl Dispatcher {
     }
 
     /// Run `f` on a worker thread, holding `lock` (a VM's) while it runs,
-    /// with the time limit of `action`; the lock wait counts against it.
+    /// within `limit` (the lock wait counts against it); `action` names the
+    /// call in a time-out error.
     async fn blocking<T: Send + 'static>(
         &self,
         action: &'static str,
+        limit: Duration,
         lock: Option<Arc<tokio::sync::Mutex<()>>>,
         f: impl FnOnce(&dyn Hypervisor) -> Result<T, BackendError> + Send + 'static,
     ) -> Result<T, BackendError> {
-        let limit = match action {
-            "status" | "list" | "monitor" => self.limits.query,
-            _ => self.limits.power,
-        };
         let backend = Arc::clone(&self.backend);
         let work = async move {
             let guard = match lock {
